@@ -1,0 +1,31 @@
+"""Command line: thin wrappers that parse options, call the Python API and print where results went."""
+
+import sys
+
+from interp_af.errors import InterpAFError
+
+from ._app import app as _typer_app
+
+# Each module registers its subcommands on the shared app when imported.
+from . import prompts as _prompts  # noqa: E402,F401
+
+
+def app() -> None:
+    """Entry point: run the Typer app; user errors become one line on stderr and exit status 2."""
+    try:
+        _typer_app(standalone_mode=False)
+    except InterpAFError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except SystemExit:
+        raise
+    except Exception as err:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            raise SystemExit(err.exit_code) from None
+        if isinstance(err, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            raise SystemExit(130) from None
+        raise
