@@ -7,6 +7,10 @@ from interp_af.errors import InterpAFError
 from ._app import app as _typer_app
 
 # Each module registers its subcommands on the shared app when imported.
+from . import capture as _capture  # noqa: E402,F401
+from . import gap as _gap  # noqa: E402,F401
+from . import organism as _organism  # noqa: E402,F401
+from . import patch as _patch  # noqa: E402,F401
 from . import prompts as _prompts  # noqa: E402,F401
 
 

@@ -1,0 +1,3 @@
+"""`interp-af organism`: registered here; implemented by its issue."""
+
+from ._app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""`interp-af patch`: registered here; implemented by its issue."""
+
+from ._app import app  # noqa: F401
