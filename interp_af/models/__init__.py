@@ -1,1 +1,15 @@
-"""interp_af.models."""
+"""Model handles: one interface over TransformerLens and nnsight, canonical sites, interventions, the metric.
+
+``load_model(path_or_id, backend="tl"|"nnsight", adapter=..., dtype=..., device=..., device_map=...)`` returns
+a handle whose ``forward(batch, capture=..., interventions=..., logit_positions=..., stop_at_layer=...,
+grad=...)`` runs one pass. Heavy libraries (TransformerLens, nnsight, peft) load only when a backend does.
+"""
+
+from interp_af.models.batch import Batch, collate
+from interp_af.models.handle import BACKENDS, ForwardOut, ModelHandle, load_model
+from interp_af.models.interventions import OPS, Intervention
+from interp_af.models.metric import DecisionTokens, decision_tokens, logit_diff, metric_inputs
+from interp_af.models.sites import SITES, SiteKey
+
+__all__ = ["BACKENDS", "Batch", "DecisionTokens", "ForwardOut", "Intervention", "ModelHandle", "OPS", "SITES",
+           "SiteKey", "collate", "decision_tokens", "load_model", "logit_diff", "metric_inputs"]

@@ -1,0 +1,228 @@
+"""One interface to a language model, whatever runs it: TransformerLens or nnsight.
+
+A :class:`ModelHandle` runs a left-padded :class:`~interp_af.models.batch.Batch` once and, in that single
+pass, (1) captures activations at canonical sites (``resid_pre``, ``resid_post``, ``attn_out``, ``mlp_out``,
+``head_out``; see :mod:`interp_af.models.sites`) at chosen prompt positions, (2) applies a list of
+interventions (replace / add / project_out, per row, per head), (3) returns logits at chosen positions, or
+stops early after a layer. Positions are always *prompt coordinates* (index into the un-padded prompt), so
+callers never see the padding.
+
+Order inside one site: interventions are applied first, then the capture reads the (edited) activation
+that flows downstream. With ``grad=True`` the pass keeps its graph and captured tensors get ``.grad`` from
+a later ``backward()``; weights are frozen, so gradients only flow to activations.
+
+:func:`load_model` resolves a local folder or Hub id, applies an optional PEFT adapter, and returns the
+backend's handle: ``"tl"`` (TransformerLens: ``HookedTransformer`` with folding off where TL supports the
+architecture, ``TransformerBridge`` elsewhere) or ``"nnsight"`` (local trace, or the same trace on NDIF with
+``remote=True``). Both give plain Hugging Face numerics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from interp_af.errors import InterpAFError
+from interp_af.models.batch import Batch, collate
+from interp_af.models.interventions import Intervention
+from interp_af.models.sites import SITES, SiteKey
+
+BACKENDS: tuple[str, ...] = ("tl", "nnsight")
+
+
+@dataclass(frozen=True)
+class ForwardOut:
+    """What one forward pass returns.
+
+    ``logits``: ``[B, L, vocab]`` at ``logit_positions`` (default: the last prompt token, L = 1); None when
+    ``stop_at_layer`` cut the pass short. ``acts``: ``{SiteKey: [B, P, d]}`` (``[B, P, n_heads, d_head]``
+    for ``head_out``) at ``capture_positions``, or ``[B, T, ...]`` in padded columns when those are None.
+    """
+
+    logits: Tensor | None
+    acts: Mapping[SiteKey, Tensor] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ModelHandle(Protocol):
+    name: str
+    backend: str
+    tokenizer: Any
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_head: int
+    device: torch.device
+    dtype: torch.dtype
+
+    def sites(self) -> tuple[str, ...]: ...
+
+    def forward(self, batch: Batch, *, capture: Sequence[SiteKey] = (), capture_positions: Tensor | None = None,
+                interventions: Sequence[Intervention] = (), logit_positions: Tensor | None = None,
+                stop_at_layer: int | None = None, grad: bool = False) -> ForwardOut: ...
+
+
+class BaseHandle:
+    """Shared checks and conveniences; a backend implements :meth:`_forward`."""
+
+    name: str
+    backend: str
+    tokenizer: Any
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_head: int
+    device: torch.device
+    dtype: torch.dtype
+    model_type: str = ""
+    path: Path | None = None
+
+    def sites(self) -> tuple[str, ...]:
+        return SITES
+
+    @property
+    def pad_id(self) -> int:
+        tok = self.tokenizer
+        for cand in (tok.pad_token_id, tok.eos_token_id, 0):
+            if cand is not None:
+                return int(cand)
+        return 0
+
+    def collate(self, prompts: Sequence[Sequence[int]]) -> Batch:
+        """Left-pad token-id prompts (``RenderedPrompt.input_ids``) with this tokenizer's pad id."""
+        return collate(prompts, self.pad_id)
+
+    def embedding_matrix(self) -> Tensor:
+        """Input embeddings ``W_E`` ``[vocab, d_model]`` (unscaled, as stored)."""
+        raise NotImplementedError
+
+    @property
+    def hf_model(self) -> Any:
+        """The plain ``transformers`` model when the backend runs one locally (else None)."""
+        return None
+
+    # -- checks -----------------------------------------------------------------------------------------
+    def check_site(self, site: str, layer: int, what: str = "site") -> None:
+        if site not in SITES:
+            raise InterpAFError(f"{what} {site!r} does not exist; valid sites: {', '.join(SITES)}")
+        if not (0 <= int(layer) < self.n_layers):
+            raise InterpAFError(f"{what} {site!r} layer {layer} does not exist; valid layers: 0..{self.n_layers - 1}")
+
+    def _check_positions(self, positions: Tensor, lengths: Tensor, what: str) -> None:
+        if positions.dim() != 2 or positions.shape[0] != lengths.shape[0]:
+            raise InterpAFError(f"{what} must have shape [rows, P] with one row per batch row "
+                                f"({lengths.shape[0]}); got {tuple(positions.shape)}")
+        bad = (positions < 0) | (positions >= lengths.to(positions.device)[:, None])
+        if bool(bad.any()):
+            r = int(bad.any(dim=1).nonzero()[0])
+            raise InterpAFError(f"{what} row {r} has a position outside its prompt (length {int(lengths[r])}); "
+                                "positions are prompt coordinates 0..length-1")
+
+    def check_request(self, batch: Batch, capture: Sequence[SiteKey], capture_positions: Tensor | None,
+                      interventions: Sequence[Intervention], logit_positions: Tensor | None,
+                      stop_at_layer: int | None) -> None:
+        if stop_at_layer is not None and not (1 <= stop_at_layer <= self.n_layers):
+            raise InterpAFError(f"stop_at_layer={stop_at_layer} is out of range; use 1..{self.n_layers} "
+                                "(the number of blocks to run) or None")
+        limit = self.n_layers if stop_at_layer is None else stop_at_layer
+        for key in capture:
+            self.check_site(key.site, key.layer, "capture site")
+            if key.layer >= limit:
+                raise InterpAFError(f"capture {key} lies past stop_at_layer={stop_at_layer}; raise stop_at_layer "
+                                    f"above {key.layer} or drop the capture")
+        if capture_positions is not None:
+            self._check_positions(capture_positions, batch.lengths, "capture_positions")
+        if logit_positions is not None:
+            self._check_positions(logit_positions, batch.lengths, "logit_positions")
+        for iv in interventions:
+            self.check_site(iv.site, iv.layer, "intervention site")
+            if iv.layer >= limit:
+                raise InterpAFError(f"intervention at {iv.site}.{iv.layer} lies past stop_at_layer={stop_at_layer}")
+            if iv.head is not None and (iv.site != "head_out" or not 0 <= iv.head < self.n_heads):
+                raise InterpAFError(f"intervention head={iv.head} needs site 'head_out' and a head in "
+                                    f"0..{self.n_heads - 1}")
+            rows = iv.rows if iv.rows is not None else torch.arange(batch.input_ids.shape[0])
+            if bool(((rows < 0) | (rows >= batch.input_ids.shape[0])).any()):
+                raise InterpAFError(f"intervention rows {rows.tolist()} fall outside the batch of "
+                                    f"{batch.input_ids.shape[0]} rows")
+            self._check_positions(iv.positions, batch.lengths[rows.cpu()],
+                                  f"intervention {iv.site}.{iv.layer} positions")
+            self._check_value(iv, len(rows))
+
+    def _check_value(self, iv: Intervention, n_rows: int) -> None:
+        """The value's shape must fit the op (one line naming the expected shape otherwise)."""
+        if iv.site != "head_out":
+            trail: tuple[int, ...] = (self.d_model,)
+        else:
+            trail = (self.d_head,) if iv.head is not None else (self.n_heads, self.d_head)
+        shape = tuple(iv.value.shape)
+        where = f"intervention {iv.op} at {iv.site}.{iv.layer}"
+        if iv.op == "project_out":
+            ok = shape == trail or (iv.site == "head_out" and iv.head is None and shape == (self.d_head,))
+            if not ok:
+                raise InterpAFError(f"{where}: direction has shape {shape}; pass a direction of shape {trail}")
+            return
+        full = (n_rows, iv.positions.shape[1], *trail)
+        try:
+            fits = torch.broadcast_shapes(shape, full) == full
+        except RuntimeError:
+            fits = False
+        if not fits or (iv.op == "replace" and shape[-len(trail):] != trail):
+            raise InterpAFError(f"{where}: value has shape {shape}; it must broadcast to [rows, positions, "
+                                f"{', '.join(map(str, trail))}] = {list(full)}")
+
+    # -- the pass -----------------------------------------------------------------------------------------
+    def forward(self, batch: Batch, *, capture: Sequence[SiteKey] = (), capture_positions: Tensor | None = None,
+                interventions: Sequence[Intervention] = (), logit_positions: Tensor | None = None,
+                stop_at_layer: int | None = None, grad: bool = False) -> ForwardOut:
+        capture = tuple(dict.fromkeys(capture))
+        self.check_request(batch, capture, capture_positions, interventions, logit_positions, stop_at_layer)
+        batch = batch.to(self.device)
+        with torch.set_grad_enabled(grad):
+            return self._forward(batch, capture, capture_positions, tuple(interventions), logit_positions,
+                                 stop_at_layer, grad)
+
+    def _forward(self, batch: Batch, capture: tuple[SiteKey, ...], capture_positions: Tensor | None,
+                 interventions: tuple[Intervention, ...], logit_positions: Tensor | None,
+                 stop_at_layer: int | None, grad: bool) -> ForwardOut:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, backend={self.backend!r}, n_layers={self.n_layers}, "
+                f"d_model={self.d_model}, n_heads={self.n_heads}, dtype={self.dtype}, device={self.device})")
+
+
+def position_ids(batch: Batch) -> Tensor:
+    """Per-row positions that start at 0 on the first real token (what an unpadded run would use)."""
+    return (batch.attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | None = None, dtype: str = "float32",
+               device: str = "cpu", device_map: str | None = None, remote: bool = False,
+               trust_remote_code: bool = False, tl_route: str = "auto") -> BaseHandle:
+    """Load ``model`` (local folder or Hub id) with ``backend`` ("tl" | "nnsight").
+
+    ``adapter``: a PEFT adapter folder, merged into the weights. ``device_map`` (e.g. "auto") is passed to
+    transformers/accelerate for several GPUs. ``remote=True`` (nnsight only) runs traces on NDIF.
+    ``tl_route``: "auto" | "hooked" | "bridge" (TransformerLens only).
+    """
+    if backend not in BACKENDS:
+        raise InterpAFError(f"backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    if remote and backend != "nnsight":
+        raise InterpAFError("remote=True needs backend='nnsight' (NDIF runs nnsight traces)")
+    from interp_af.models.hub import parse_dtype
+
+    torch_dtype = parse_dtype(dtype)
+    if backend == "tl":
+        from interp_af.models.tl import load_tl
+
+        return load_tl(model, adapter=adapter, dtype=torch_dtype, device=device, device_map=device_map,
+                       trust_remote_code=trust_remote_code, route=tl_route)
+    from interp_af.models.nn import load_nnsight
+
+    return load_nnsight(model, adapter=adapter, dtype=torch_dtype, device=device, device_map=device_map,
+                        remote=remote, trust_remote_code=trust_remote_code)

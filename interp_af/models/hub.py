@@ -1,0 +1,140 @@
+"""Where a model comes from: a local Hugging Face directory or a Hub id, and how it is loaded.
+
+Every backend starts from the same plain ``transformers`` model, loaded here: a local directory is used as
+is; a Hub id is looked up in the local Hugging Face cache first (``local_files_only``) and downloaded only
+when the Hub is reachable. Without network ``huggingface_hub`` retries for about 23 seconds before failing;
+we check reachability once (a 2-second socket connect, or ``HF_HUB_OFFLINE``) and fail at once with one line
+that says how to point at a local copy instead.
+
+A PEFT (LoRA) adapter is applied with peft and merged into the weights, so that both backends see one plain
+model with the module names of the base architecture (TransformerLens converts merged weights; nnsight
+traces the same modules). An adapter that does not fit the base model is reported in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+
+from interp_af.errors import InterpAFError
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float64": torch.float64,
+}
+
+
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise InterpAFError(f"dtype {dtype!r} is unknown; use one of {', '.join(sorted(DTYPES))}")
+    return DTYPES[dtype]
+
+
+def _looks_like_path(name: str) -> bool:
+    # a Hub id is "name" or "org/name"; anything else with slashes, or starting like a path, is a path
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false") or os.environ.get("TRANSFORMERS_OFFLINE", "0") \
+            not in ("0", "", "false"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_model(model: str | Path) -> Path:
+    """A local directory with ``config.json`` for ``model`` (a path, a Hub id, or "organism" for the built-in
+    model organism), or a one-line InterpAFError."""
+    if str(model) == "organism":
+        from interp_af.organism import organism_path
+
+        return organism_path()
+    return resolve_repo(model, what="model", marker="config.json", flag="--model")
+
+
+def resolve_repo(name: str | Path, *, what: str = "model", marker: str = "config.json", flag: str = "--model") -> Path:
+    """Local folder for a path or Hub id (HF cache first; download only when the Hub is reachable)."""
+    name = str(name)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / marker).exists():
+            raise InterpAFError(f"{what} folder {name} has no {marker}; point {flag} at the folder that "
+                                "save_pretrained wrote")
+        return path
+    if path.exists() or _looks_like_path(name):
+        raise InterpAFError(f"{what} path {name} does not exist; pass an existing local folder or a Hub id")
+    from huggingface_hub import snapshot_download
+
+    try:  # the local HF cache first: no network involved
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any miss in the cache means "not on disk"
+        pass
+    if not _hub_reachable():
+        raise InterpAFError(f"{what} {name!r} is not on disk and the Hugging Face Hub is unreachable; download it "
+                            f"where there is network (huggingface-cli download {name} --local-dir DIR) and pass "
+                            f"{flag} DIR")
+    try:
+        return Path(snapshot_download(name))
+    except Exception as err:  # noqa: BLE001
+        raise InterpAFError(f"{what} {name!r} could not be downloaded ({type(err).__name__}); check the id, or "
+                            "pass a local folder") from None
+
+
+def load_tokenizer(path: Path, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if tok.pad_token_id is None:  # only used for left padding, which the attention mask hides
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"     # batches are left-padded everywhere (the decision sits in the last column)
+    return tok
+
+
+def load_hf_model(path: Path, *, dtype: torch.dtype, device: str = "cpu", device_map: str | None = None,
+                  trust_remote_code: bool = False, adapter: str | Path | None = None) -> Any:
+    """Plain ``AutoModelForCausalLM`` in eval mode (adapter merged in when given)."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except ValueError as err:
+        if "trust_remote_code" in str(err) and not trust_remote_code:
+            raise InterpAFError(f"model {path} needs custom code; pass trust_remote_code=True (--trust-remote-code) "
+                                "if you trust its author") from None
+        raise
+    if device_map is None:
+        model = model.to(device)
+    if adapter is not None:
+        model = apply_adapter(model, adapter)
+    model.eval()
+    return model
+
+
+def apply_adapter(model: Any, adapter: str | Path) -> Any:
+    """Load a PEFT adapter onto ``model`` and merge it; one-line error when it does not fit."""
+    from peft import PeftConfig, PeftModel
+
+    apath = resolve_repo(adapter, what="adapter", marker="adapter_config.json", flag="--adapter")
+    base_name = PeftConfig.from_pretrained(apath).base_model_name_or_path or "unknown"
+    try:
+        peft_model = PeftModel.from_pretrained(model, apath)
+    except (RuntimeError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[-1][:160] if str(err).strip() else type(err).__name__
+        raise InterpAFError(f"adapter {adapter} does not fit this model (it was trained on {base_name}: {first}); "
+                            "pass an adapter trained on the same base model") from None
+    return peft_model.merge_and_unload()

@@ -1,0 +1,190 @@
+"""TransformerLens backend.
+
+Two routes, both with raw Hugging Face numerics (no weight folding, no centering, so residuals equal the HF
+hidden states and SAEs trained on HF activations apply):
+
+- ``hooked``: a ``HookedTransformer`` built from the HF weights (what sae-lens's ``HookedSAETransformer``
+  needs). TL 3.9 refuses local folders in ``from_pretrained``, so we use its lower-level loaders. Two traps
+  are worked around here: TL picks an architecture branch by *substring of the path* (a folder whose path
+  contains "llama" or "gemma" crashes), so the loaders are pointed at a neutral symlink; and its GPT-2 branch
+  hard-codes ``d_mlp = 4 * d_model``, ignoring ``n_inner``.
+- ``bridge``: ``TransformerBridge`` wrapping the HF model itself, for architectures the hooked route does
+  not cover (Gemma 2) and for ``device_map`` sharding across GPUs.
+
+Interventions and captures become TL forward hooks (``run_with_hooks``), one hook per (site, layer).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from interp_af.errors import InterpAFError
+from interp_af.models.batch import Batch
+from interp_af.models.edits import apply_interventions, capture_and_route, gather_columns, logit_columns
+from interp_af.models.handle import BaseHandle, ForwardOut, position_ids
+from interp_af.models.interventions import Intervention
+from interp_af.models.sites import SiteKey
+from interp_af.models.sites_tl import tl_hook_name
+
+ROUTES = ("auto", "hooked", "bridge")
+_BRIDGE_ONLY = ("gemma2", "gemma3", "gemma3_text")
+_PATH_TRAPS = ("llama", "gemma")
+
+
+def _neutral_dir() -> str:
+    """A temporary folder whose path contains none of the substrings TL keys architectures on."""
+    for base in (None, "/tmp", os.getcwd()):
+        d = tempfile.mkdtemp(prefix="iaf_tl_", dir=base)
+        if not any(t in d.lower() for t in _PATH_TRAPS):
+            return d
+        shutil.rmtree(d, ignore_errors=True)
+    raise InterpAFError("no temporary folder without 'llama'/'gemma' in its path; set TMPDIR to a neutral folder")
+
+
+def _hooked_from_hf(path: Path, hf: Any, tokenizer: Any, dtype: torch.dtype, device: str) -> Any:
+    from transformer_lens import HookedTransformer
+    from transformer_lens import loading_from_pretrained as lp
+
+    tmp = _neutral_dir()
+    try:
+        link = os.path.join(tmp, "model")
+        os.symlink(path.resolve(), link)
+        cfg = lp.get_pretrained_model_config(link, fold_ln=False, device=device, dtype=dtype)
+        if hf.config.model_type == "gpt2":  # TL's GPT-2 branch ignores n_inner
+            cfg.d_mlp = hf.config.n_inner or 4 * hf.config.n_embd
+        head_dim = getattr(hf.config, "head_dim", None)
+        if head_dim and head_dim != cfg.d_head:  # TL's Llama branch ignores a custom head_dim
+            raise NotImplementedError("custom head_dim")
+        cfg.model_name = path.name
+        state = lp.get_pretrained_state_dict(link, cfg, hf_model=hf)
+        with warnings.catch_warnings():  # TL 3.9 deprecates HookedTransformer, but sae-lens's SAE splicing needs it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            # TL re-configures the tokenizer it is given (padding side): give it a copy, keep ours as loaded
+            model = HookedTransformer(cfg, tokenizer=copy.deepcopy(tokenizer), move_to_device=False)
+        model.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,
+                                          fold_value_biases=False, refactor_factored_attn_matrices=False)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model.to(device, print_details=False)
+
+
+def load_tl(model: str | Path, *, adapter=None, dtype: torch.dtype = torch.float32, device: str = "cpu",
+            device_map: str | None = None, trust_remote_code: bool = False, route: str = "auto") -> "TLHandle":
+    from interp_af.models.hub import load_hf_model, load_tokenizer, resolve_model
+
+    if route not in ROUTES:
+        raise InterpAFError(f"tl_route {route!r} is unknown; use one of {', '.join(ROUTES)}")
+    from transformers import AutoConfig
+
+    path = resolve_model(model)
+    tok = load_tokenizer(path, trust_remote_code)
+    model_type = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code).model_type
+    if route == "auto":
+        route = "bridge" if (model_type in _BRIDGE_ONLY or device_map is not None) else "hooked"
+    # the hooked route copies the weights into TL's layout: keep the HF copy on the CPU meanwhile
+    hf = load_hf_model(path, dtype=dtype, device="cpu" if route == "hooked" else device,
+                       device_map=device_map, trust_remote_code=trust_remote_code, adapter=adapter)
+    tl_model = None
+    if route == "hooked":
+        try:
+            tl_model = _hooked_from_hf(path, hf, tok, dtype, device)
+        except (NotImplementedError, KeyError, AttributeError, ValueError):
+            route = "bridge"  # an architecture TL's hooked loaders do not cover: the Bridge wraps HF as is
+            hf = hf.to(device)
+    if tl_model is None:
+        from transformer_lens.model_bridge import TransformerBridge
+
+        # the HF model is already placed (device_map applied at load): the Bridge uses it as is
+        tl_model = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=copy.deepcopy(tok),
+                                                       dtype=dtype, device=None if device_map else device)
+    else:
+        del hf
+    tl_model.eval()
+    tl_model.requires_grad_(False)
+    return TLHandle(tl_model, tok, name=str(model), route=route, model_type=model_type, path=path, device=device)
+
+
+class TLHandle(BaseHandle):
+    """A TransformerLens model (``HookedTransformer`` or ``TransformerBridge``) behind the handle API."""
+
+    backend = "tl"
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, route: str, model_type: str = "",
+                 path: Path | None = None, device: str = "cpu") -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.route = route
+        self.model_type = model_type
+        self.path = path
+        cfg = model.cfg
+        self.n_layers, self.d_model, self.n_heads, self.d_head = cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_head
+        first = next(model.parameters())
+        self.device = first.device
+        self.dtype = first.dtype
+
+    def embedding_matrix(self) -> Tensor:
+        return self.model.W_E.detach()
+
+    @property
+    def hf_model(self) -> Any:
+        """The wrapped ``transformers`` model on the Bridge route (for KV-cached generation), else None."""
+        return getattr(self.model, "original_model", None) if self.route == "bridge" else None
+
+    def _forward(self, batch: Batch, capture: tuple[SiteKey, ...], capture_positions: Tensor | None,
+                 interventions: tuple[Intervention, ...], logit_positions: Tensor | None,
+                 stop_at_layer: int | None, grad: bool) -> ForwardOut:
+        by_key: dict[SiteKey, list[Intervention]] = {}
+        for iv in interventions:
+            by_key.setdefault(SiteKey(iv.site, iv.layer), []).append(iv)
+        wanted = set(capture)
+        acts: dict[SiteKey, Tensor] = {}
+
+        def make_hook(key: SiteKey) -> Callable:
+            ivs = by_key.get(key, [])
+
+            def hook(act: Tensor, hook: Any) -> Tensor:
+                act = apply_interventions(act, ivs, batch)
+                if key in wanted:
+                    acts[key], act = capture_and_route(act, batch, capture_positions, grad)
+                return act
+
+            return hook
+
+        keys = sorted(set(by_key) | wanted)
+        fwd_hooks = [(tl_hook_name(k.site, k.layer), make_hook(k)) for k in keys]
+        kwargs: dict[str, Any] = {"attention_mask": batch.attention_mask}
+        if self.route == "bridge":
+            # HF computes positions from 0 on every row unless told (matters for GPT-2); logits_to_keep runs
+            # the unembedding only where logits are wanted
+            kwargs["position_ids"] = position_ids(batch)
+            if stop_at_layer is None:
+                kwargs["logits_to_keep"] = logit_columns(batch, logit_positions)
+            out = self.model.run_with_hooks(batch.input_ids, fwd_hooks=fwd_hooks, stop_at_layer=stop_at_layer,
+                                            return_type="logits", **kwargs)
+            logits = None if stop_at_layer is not None else out
+        else:
+            # HookedTransformer unembeds every position; stop after the last block instead and unembed only
+            # the wanted positions ([B, T, vocab] would not fit for a large vocabulary and long prompts)
+            resid = self.model.run_with_hooks(batch.input_ids, fwd_hooks=fwd_hooks, return_type="logits",
+                                              stop_at_layer=stop_at_layer or self.n_layers, **kwargs)
+            logits = None if stop_at_layer is not None else self._unembed(resid, batch, logit_positions)
+        return ForwardOut(logits=logits, acts={k: acts[k] for k in capture})
+
+    def _unembed(self, resid: Tensor, batch: Batch, positions: Tensor | None) -> Tensor:
+        cols = logit_columns(batch, positions)
+        picked = resid[:, -1:] if isinstance(cols, int) else gather_columns(resid, batch, positions)
+        logits = self.model.unembed(self.model.ln_final(picked))
+        cap = getattr(self.model.cfg, "output_logits_soft_cap", 0.0) or 0.0
+        if cap > 0:
+            logits = cap * torch.tanh(logits / cap)
+        return logits
