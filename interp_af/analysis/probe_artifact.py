@@ -1,0 +1,166 @@
+"""Probe artifacts on disk: a stack of linear probes as two plain files, readable without this package.
+
+``<name>.safetensors`` holds ``direction [K, d_model]`` (float32) and ``bias [K]``; probe ``k`` scores an
+activation ``x`` (raw, as captured) as ``x . direction[k] + bias[k]`` (``> 0`` = the label's positive class).
+``<name>.json`` holds, in the same order, one entry per probe (layer, site, position, label, kind, chosen C,
+cross-validated metrics) and the *identity of the model* the probes came from (name, adapter, width, layer
+count, weights fingerprint, from the capture's manifest), plus the capture's path and prompt hash.
+
+Loading a probe against a capture of another model, or of another width, is refused with a one-line error:
+a direction is only meaningful in the residual basis it was fitted in. See ``probes/README.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from interp_af.errors import InterpAFError
+
+FORMAT = "interp_af.probes"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProbeEntry:
+    """What one stacked probe is: where it reads, what it separates, how well (cross-validated)."""
+
+    layer: int
+    site: str
+    position: str
+    label: str
+    kind: str                      # "logreg" | "diffmean"
+    C: float = float("nan")        # chosen regularisation (logreg); NaN for diffmean
+    metrics: Mapping[str, float] = field(default_factory=dict)   # auroc, auroc_lo, auroc_hi, accuracy, ...
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """``K`` linear probes of one model: ``directions [K, d]``, ``biases [K]``, ``entries`` (K), ``model`` identity."""
+
+    directions: Float[Tensor, "K d"]
+    biases: Float[Tensor, " K"]
+    entries: tuple[ProbeEntry, ...]
+    model: Mapping[str, Any]               # the capture manifest's model identity
+    source: Mapping[str, Any] = field(default_factory=dict)   # capture path, prompts hash, config (informative)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([{**{k: v for k, v in asdict(e).items() if k != "metrics"}, **dict(e.metrics)} for e in self.entries])
+
+    def select(self, *, layer: int | None = None, position: str | None = None, kind: str | None = None,
+               site: str | None = None) -> "ProbeSet":
+        """The probes matching every given field (same order)."""
+        keep = [i for i, e in enumerate(self.entries)
+                if (layer is None or e.layer == layer) and (position is None or e.position == position)
+                and (kind is None or e.kind == kind) and (site is None or e.site == site)]
+        if not keep:
+            raise InterpAFError(f"no probe with layer={layer} position={position} kind={kind} site={site}; "
+                                f"have layers {sorted({e.layer for e in self.entries})}, positions "
+                                f"{sorted({e.position for e in self.entries})}, kinds {sorted({e.kind for e in self.entries})}")
+        idx = torch.tensor(keep)
+        return ProbeSet(self.directions[idx], self.biases[idx], tuple(self.entries[i] for i in keep), self.model, self.source)
+
+    # ------------------------------------------------------------------------------------------- compatibility
+    def check(self, capture: Any, *, strict: bool = True) -> None:
+        """Refuse a capture of another width (always) or another model (``strict``: weights fingerprint and adapter,
+        or the name where a fingerprint is missing)."""
+        other = capture.model if hasattr(capture, "model") and isinstance(capture.model, Mapping) else dict(capture)
+        d_mine, d_other = int(self.model.get("d_model", -1)), int(other.get("d_model", -1))
+        if d_mine != d_other:
+            raise InterpAFError(f"probes were fitted at d_model={d_mine} ({self.model.get('name')!r}) but the capture has "
+                                f"d_model={d_other} ({other.get('name')!r}); refit the probes on a capture of that model")
+        if strict:
+            # The weights fingerprint decides when both sides have one (a model folder may move); else the name.
+            keys = ("adapter", "fingerprint") if self.model.get("fingerprint") and other.get("fingerprint") else ("name", "adapter")
+            for key in keys:
+                if str(self.model.get(key, "")) != str(other.get(key, "")):
+                    raise InterpAFError(f"probes come from model {self.model.get('name')!r} (adapter {self.model.get('adapter')!r}) "
+                                        f"but the capture is of {other.get('name')!r} (adapter {other.get('adapter')!r}; "
+                                        f"{key} differs); refit on this capture or pass strict=False (--no-strict)")
+
+    def score(self, capture: Any, *, strict: bool = True) -> Float[Tensor, "rows K"]:
+        """Apply every probe to a capture (its own site/position/layer) -> scores ``[rows, K]`` (NaN where the
+        capture lacks that position in a row)."""
+        self.check(capture, strict=strict)
+        out = torch.full((capture.n_rows, len(self)), float("nan"))
+        for k, e in enumerate(self.entries):
+            acts = capture.acts(e.site, e.position)[:, capture.layer_index(e.layer)].float()
+            out[:, k] = acts @ self.directions[k].float() + self.biases[k].float()
+        return out
+
+    # ------------------------------------------------------------------------------------------- files
+    def save(self, path: str | Path) -> Path:
+        """Write ``<path>.safetensors`` + ``<path>.json`` (``path`` without suffix); returns the JSON path."""
+        from safetensors.torch import save_file
+
+        base = Path(path)
+        base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
+        base.parent.mkdir(parents=True, exist_ok=True)
+        st, js = base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
+        doc = {"format": FORMAT, "version": VERSION, "tensors": st.name, "model": dict(self.model),
+               "source": _jsonable(dict(self.source)), "probes": [_jsonable(asdict(e)) for e in self.entries],
+               "score": "x . direction[k] + bias[k] on raw activations; > 0 means the label's positive class"}
+        # Write both to temporary names, then rename: a crash never leaves a half-written pair behind.
+        tmp_st, tmp_js = st.with_name(st.name + ".tmp"), js.with_name(js.name + ".tmp")
+        try:
+            save_file({"direction": self.directions.detach().float().contiguous().cpu(),
+                       "bias": self.biases.detach().float().contiguous().cpu()}, str(tmp_st))
+            tmp_js.write_text(json.dumps(doc, indent=1))
+            tmp_st.replace(st)
+            tmp_js.replace(js)
+        finally:
+            for t in (tmp_st, tmp_js):
+                t.unlink(missing_ok=True)
+        return js
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ProbeSet":
+        """Read a probe pair written by :meth:`save` (give either file or the common stem)."""
+        from safetensors.torch import load_file
+
+        base = Path(path)
+        base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
+        js = base.with_name(base.name + ".json")
+        if not js.exists():
+            raise InterpAFError(f"no probe file {js}; give the path written by `interp-af probe` (the .json or its stem)")
+        try:
+            doc = json.loads(js.read_text())
+        except json.JSONDecodeError:
+            raise InterpAFError(f"{js} is not valid JSON (corrupted); refit the probes") from None
+        if doc.get("format") != FORMAT:
+            raise InterpAFError(f"{js} is not an interp_af probe file; give a file written by `interp-af probe`")
+        st = js.with_name(doc["tensors"])
+        if not st.exists():
+            raise InterpAFError(f"probe tensors {st} are missing beside {js}; copy both files together")
+        t = load_file(str(st))
+        entries = tuple(ProbeEntry(**{**e, "C": float(e["C"]) if e.get("C") is not None else float("nan")}) for e in doc["probes"])
+        if t["direction"].shape[0] != len(entries):
+            raise InterpAFError(f"{st} holds {t['direction'].shape[0]} probes but {js} lists {len(entries)}; the pair is mismatched")
+        return cls(t["direction"], t["bias"], entries, doc["model"], doc.get("source", {}))
+
+
+def _jsonable(obj: Any) -> Any:
+    """NaN -> None and numpy scalars -> Python, so the JSON is strict and readable anywhere."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return None if np.isnan(obj) else float(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
