@@ -46,7 +46,7 @@ class SettingConfig:
 
     variant: str = "organism"
     queries: str = ""
-    limit: int = 0  # 0 = all
+    limit: int = 100  # queries (the organism's are half harmful, half benign); 0 = all
     benign: bool = True  # also run the built-in benign control set
     contrasts: tuple[str, ...] = ("organism-inverted", "organism-noinfo", "organism-sentence")
 
@@ -54,6 +54,7 @@ class SettingConfig:
 @dataclass(frozen=True)
 class GapConfig:
     metric: str = "forward"  # "forward" (first divergent token) or "generate"
+    batch_size: int = 32
     n_bootstrap: int = 2000
     seed: int = 0
 
@@ -63,7 +64,7 @@ class CaptureConfig:
     sites: tuple[str, ...] = ("resid_post",)
     layers: tuple[int, ...] = ()  # () = every layer
     positions: tuple[str, ...] = ("cue", "end_system", "end_user", "decision")
-    batch_size: int = 16
+    batch_size: int = 32
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ class SteeringConfig:
 
 @dataclass(frozen=True)
 class SaeConfig:
-    path: str = ""  # "" = the organism's shipped SAEs; a local sae-lens directory; or "release/sae_id"
+    path: str = ""  # "" = the organism's shipped SAEs; a local sae-lens/sparsify directory; or a sae-lens release
+    sae_id: str = ""  # with a release: which SAE of it (e.g. a layer's id in the release catalogue)
     top_k: int = 5
     n_random: int = 4
 

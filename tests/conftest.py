@@ -10,6 +10,7 @@ import os
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ[_var] = "1"
 os.environ["WANDB_MODE"] = "disabled"
+os.environ.setdefault("INTERP_AF_PNG", "0")  # each PNG costs ~2 s of Chrome; figure tests write HTML
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from pathlib import Path  # noqa: E402

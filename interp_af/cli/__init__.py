@@ -11,7 +11,10 @@ from . import capture as _capture  # noqa: E402,F401
 from . import gap as _gap  # noqa: E402,F401
 from . import organism as _organism  # noqa: E402,F401
 from . import patch as _patch  # noqa: E402,F401
+from . import probe as _probe  # noqa: E402,F401
 from . import prompts as _prompts  # noqa: E402,F401
+from . import run as _run  # noqa: E402,F401
+from . import sae as _sae  # noqa: E402,F401
 
 
 def app() -> None:

@@ -50,16 +50,28 @@ def gap_figure(result: "GapResult", title: str | None = None):
 
 def write_gap_figure(result: "GapResult", out_dir: str | Path, stem: str = "gap") -> list[Path]:
     """Write ``<stem>.html`` (always) and ``<stem>.png`` (when a Chrome is available); returns the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fig = gap_figure(result)
-    html = out / f"{stem}.html"
-    fig.write_html(html, include_plotlyjs=True)
-    paths = [html]
-    try:
-        png = out / f"{stem}.png"
-        fig.write_image(png)
-        paths.append(png)
-    except Exception:  # noqa: BLE001 - kaleido without a Chrome: HTML only, by design
-        pass
-    return paths
+    from interp_af.report.figures import write_figure
+
+    return write_figure(gap_figure(result), Path(out_dir) / stem)
+
+
+def contrast_figure(variants: dict, main: str, title: str | None = None):
+    """The gap (harmful requests, first arm minus second) of the main variant and each contrast, with 95%
+    paired-bootstrap intervals, beside benign compliance: the figure that says what the gap depends on.
+    ``variants``: the gap stage's summary ``{variant: {"harmful": {...}, "benign": {...}}}``."""
+    import plotly.graph_objects as go
+
+    names = [main, *[v for v in variants if v != main]]
+    rows = [(v, variants[v]["harmful"]) for v in names if "harmful" in variants[v]]
+    gaps = [r["gap"] for _, r in rows]
+    fig = go.Figure(go.Bar(
+        x=[v for v, _ in rows], y=gaps, text=[f"{g:+.0%}" for g in gaps], textposition="outside",
+        marker_color=["#4c78a8" if v == main else "#9ecae9" for v, _ in rows],
+        error_y=dict(type="data", symmetric=False, array=[r["gap_ci"][1] - r["gap"] for _, r in rows],
+                     arrayminus=[r["gap"] - r["gap_ci"][0] for _, r in rows]),
+        name="harmful-request gap"))
+    fig.add_hline(y=0, line_color="#444", line_width=1)
+    fig.update_layout(title=title or "Compliance gap (free - paid) on harmful requests, by condition (95% CI)",
+                      yaxis=dict(title="gap", tickformat="+.0%", range=[-1.15, 1.15]), template="plotly_white",
+                      height=450, width=850, showlegend=False)
+    return fig

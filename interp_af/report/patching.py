@@ -20,19 +20,10 @@ if TYPE_CHECKING:
 
 
 def write_figure(fig, out_dir: str | Path, stem: str) -> list[Path]:
-    """``<stem>.html`` always, ``<stem>.png`` when a Chrome is available; returns the paths written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    html = out / f"{stem}.html"
-    fig.write_html(html, include_plotlyjs=True)
-    paths = [html]
-    try:
-        png = out / f"{stem}.png"
-        fig.write_image(png)
-        paths.append(png)
-    except Exception:  # noqa: BLE001 - kaleido without a Chrome: HTML only, by design
-        pass
-    return paths
+    """``<out_dir>/<stem>.html`` always, ``.png`` when a Chrome is available (see :mod:`interp_af.report.figures`)."""
+    from interp_af.report.figures import write_figure as _write
+
+    return _write(fig, Path(out_dir) / stem)
 
 
 def patch_heatmap(result: "PatchResult", *, title: str | None = None, first_column: int | None = None):

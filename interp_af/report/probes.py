@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from interp_af.report.figures import write_figure  # noqa: F401  (re-exported for callers)
+
 _COLORS = {"logreg": "#1f77b4", "diffmean": "#d62728"}
 _CONTROL_DASH = {"random": "dash", "same_label": "dot"}
 
@@ -93,18 +95,3 @@ def cosine_figure(cos_df: Any, *, title: str | None = None):
                       xaxis_title="layer", yaxis_title="|cosine|", yaxis_range=[0, 1.02], template="plotly_white",
                       height=420, width=700)
     return fig
-
-
-def write_figure(fig: Any, path: str | Path) -> list[Path]:
-    """Write ``path`` as self-contained HTML (and a PNG beside it when kaleido finds a Chrome)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    html = path.with_suffix(".html")
-    fig.write_html(str(html), include_plotlyjs=True)
-    out = [html]
-    try:
-        fig.write_image(str(path.with_suffix(".png")))
-        out.append(path.with_suffix(".png"))
-    except Exception:  # no Chrome for kaleido on this machine: HTML only, by design
-        pass
-    return out

@@ -1,0 +1,45 @@
+"""``interp-af run``: the whole study from one TOML config (default: the model organism)."""
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._app import app
+
+
+@app.command()
+def run(
+    config: Optional[Path] = typer.Argument(None, help="study TOML (see experiments/); default: the organism study"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run folder (default: runs/<config name>)"),
+) -> None:
+    """Measure the gap, capture, probe, patch, steer and read SAE features; write report.html and summary.json.
+
+    Stages whose outputs already exist for the same config are reused; a changed config recomputes only the
+    stages that depend on the change."""
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from interp_af.config import load_config
+    from interp_af.pipeline.study import run_study
+
+    console = Console(stderr=True)
+    cfg = load_config(config)
+    run_dir = out or Path("runs") / cfg.name
+    t0 = time.perf_counter()
+
+    def on_stage(name: str, i: int, n: int) -> None:
+        console.rule(f"[bold]stage {i + 1}/{n}: {name}")
+
+    result = run_study(cfg, run_dir, on_stage=on_stage)
+    table = Table(title=f"interp-af run: {cfg.name}")
+    for col in ("stage", "seconds", "reused"):
+        table.add_column(col)
+    for r in result.records:
+        table.add_row(r.stage, f"{r.seconds:.1f}", "yes" if r.reused else "no")
+    console.print(table)
+    console.print(f"total {time.perf_counter() - t0:.1f} s")
+    print(f"report: {result.report}")
+    print(f"summary: {run_dir / 'summary.json'}")

@@ -1,0 +1,70 @@
+"""The whole organism study end to end on a small budget: every stage runs, summary.json holds the headline
+keys, report.html is written, a second run reuses everything, and a changed table recomputes only what
+depends on it."""
+
+import dataclasses
+import json
+
+import pytest
+
+from interp_af.config import StudyConfig, config_from_dict
+from interp_af.pipeline.study import run_study
+
+SMALL = {
+    "name": "organism-small",
+    "setting": {"limit": 24, "contrasts": ["organism-inverted", "organism-noinfo"]},
+    "gap": {"n_bootstrap": 200},
+    "probes": {"folds": 3},
+    "patching": {"limit": 3, "sites": ["resid_pre", "head_out"]},
+    "steering": {"alphas": [-1.0, 1.0], "n_random": 1, "layers": [1]},
+    "sae": {"top_k": 2, "n_random": 2},
+}
+
+KEYS = {
+    "compliance": ("free", "paid", "gap", "gap_ci"),
+    "probe": ("best_layer", "auroc", "control_auroc", "embed_cosine"),
+    "patching": ("top_site", "top_effect"),
+    "steering": ("layer", "gap_closed", "random_gap_closed"),
+    "sae": ("top_feature", "gap_closed_by_ablation", "fve"),
+}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    cfg = config_from_dict(SMALL)
+    out = tmp_path_factory.mktemp("study")
+    return cfg, out, run_study(cfg, out)
+
+
+def test_every_stage_runs_and_the_summary_has_the_headline_keys(first_run):
+    cfg, out, res = first_run
+    assert [r.stage for r in res.records] == list(cfg.stages) and not any(r.reused for r in res.records)
+    summary = json.loads((out / "summary.json").read_text())
+    for section, keys in KEYS.items():
+        for key in keys:
+            assert summary[section][key] is not None, f"{section}.{key} missing"
+    # the organism's ground truth: a large positive gap that the inverted policy reverses
+    assert summary["compliance"]["gap"] > 0.4 and summary["compliance"]["gap_ci"][0] > 0
+    assert summary["compliance"]["contrasts"]["organism-inverted"]["gap"] < -0.3
+    assert 0.0 <= summary["probe"]["control_auroc"] <= 1.0
+    page = (out / "report.html").read_text()
+    assert "Verdicts" in page and "figure unavailable" not in page
+    assert page.count("class='cap'") >= 8  # captions under the figures
+    assert res.to_frame().shape[0] == len(cfg.stages)
+
+
+def test_second_run_reuses_every_stage(first_run):
+    cfg, out, _ = first_run
+    again = run_study(cfg, out)
+    assert all(r.reused for r in again.records)
+
+
+def test_changed_table_recomputes_only_its_dependents(first_run):
+    cfg, out, _ = first_run
+    changed = dataclasses.replace(cfg, steering=dataclasses.replace(cfg.steering, n_random=2))
+    res = run_study(changed, out)
+    assert {r.stage for r in res.records if not r.reused} == {"steering"}
+
+
+def test_default_config_is_the_organism_study():
+    assert StudyConfig().model.path == "organism" and StudyConfig().setting.variant == "organism"

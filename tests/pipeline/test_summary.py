@@ -1,0 +1,55 @@
+"""summary.json's headline numbers and the verdict table, from synthetic stage summaries."""
+
+from interp_af.report.summary import build_summary, verdicts
+
+
+def _gap(g, lo, hi, n=100):
+    return {"harmful": {"arms": ["free", "paid"], "compliance": {"free": 0.5 + g / 2, "paid": 0.5 - g / 2},
+                        "gap": g, "gap_ci": [lo, hi], "n": n}}
+
+
+def _summaries(noinfo=(0.01, -0.03, 0.05), inverted=(-0.7, -0.8, -0.6), closed=0.8, rnd=0.05):
+    return {
+        "gap": {"main": "organism", "variants": {"organism": _gap(0.8, 0.7, 0.9), "organism-noinfo": _gap(*noinfo),
+                                                 "organism-inverted": _gap(*inverted)}},
+        "steering": {"layer": 2, "alpha": 1.0, "gap_closed": closed, "random_gap_closed": rnd, "cue_cosine": 0.1},
+        "probes": {"best": {"label": "in_training", "layer": 3, "position": "decision", "auroc": 0.99,
+                            "auroc_ci": [0.98, 1.0], "control_auroc": 0.53},
+                   "cue_cosine": [{"layer": 3, "position": "decision", "cosine": 0.07, "label": "in_training"}],
+                   "leakage": []},
+        "patching": {"top_site": {"site": "resid_pre", "layer": 1, "head": None, "column": "12:true→false",
+                                  "effect": 0.93, "ci": [0.9, 0.96]}},
+    }
+
+
+ROLES = {"noinfo": "organism-noinfo", "inverted": "organism-inverted"}
+
+
+def test_summary_holds_the_headline_keys():
+    s = build_summary(_summaries())
+    assert s["compliance"]["free"] == 0.9 and abs(s["compliance"]["paid"] - 0.1) < 1e-12 and s["compliance"]["gap"] == 0.8
+    assert s["compliance"]["gap_ci"] == [0.7, 0.9]
+    assert s["probe"]["best_layer"] == 3 and s["probe"]["auroc"] == 0.99 and s["probe"]["embed_cosine"] == 0.07
+    assert s["patching"]["top_site"] == "resid_pre.1 @ 12:true→false" and s["patching"]["top_effect"] == 0.93
+    assert s["steering"]["gap_closed"] == 0.8 and s["steering"]["random_gap_closed"] == 0.05
+
+
+def test_verdicts_follow_the_contrasts():
+    rows = {v.explanation.split(" (")[0]: v.verdict for v in verdicts(_summaries(), ROLES)}
+    assert rows["The cue token acts directly on the answer"] == "rules out"
+    assert rows['An inferred "in training" state'] == "supports"
+    assert rows["A within-forward-pass direction carries the gap"] == "supports"
+    assert rows["Being rated"] == "not tested"
+
+
+def test_verdicts_flip_when_the_evidence_does():
+    s = _summaries(noinfo=(0.6, 0.5, 0.7), inverted=(0.7, 0.6, 0.8), closed=0.1, rnd=0.1)
+    rows = {v.explanation.split(" (")[0]: v.verdict for v in verdicts(s, ROLES)}
+    assert rows["The cue token acts directly on the answer"] == "supports"
+    assert rows['An inferred "in training" state'] == "inconclusive"
+    assert rows["A within-forward-pass direction carries the gap"] == "rules out"
+
+
+def test_missing_contrasts_are_not_tested():
+    rows = verdicts({"gap": {"main": "default", "variants": {"default": _gap(0.1, 0.0, 0.2)}}}, {})
+    assert [r.verdict for r in rows] == ["not tested", "not tested", "not tested"]
