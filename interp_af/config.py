@@ -80,6 +80,7 @@ class PatchingConfig:
     limit: int = 16  # queries used for exact patching
     attribution: bool = True
     ig_steps: int = 10
+    ig_queries: int = 4  # integrated gradients costs ~steps x layers passes per query: checked on a subset
 
 
 @dataclass(frozen=True)

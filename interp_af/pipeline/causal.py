@@ -53,11 +53,12 @@ def stage_patching(ctx: RunContext) -> dict[str, Any]:
     out["top_site"] = max(denoise, key=lambda c: c["effect"]) if denoise else None
     if p.attribution and tw:
         for method in ("atp", "ig"):
-            est = attribute(h, tw, sites=p.sites, method=method, steps=p.ig_steps, progress=False)
-            check = validate_attribution(h, tw, est, k=20, progress=False)
+            sub = tw if method == "atp" else tw[: p.ig_queries]
+            est = attribute(h, sub, sites=p.sites, method=method, steps=p.ig_steps, progress=False)
+            check = validate_attribution(h, sub, est, k=20, progress=False)
             check.to_frame().to_csv(ctx.stage_dir / f"attribution_{method}.csv", index=False)
             figs.write_figure(figs.attribution_scatter(check), ctx.stage_dir, f"attribution_{method}")
-            out["attribution"][method] = {"spearman": check.spearman}
+            out["attribution"][method] = {"spearman": check.spearman, "n_queries": len(sub)}
     return _round(out)
 
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from interp_af.report.figures import write_figure  # noqa: F401  (re-exported for callers)
+
 if TYPE_CHECKING:
     from interp_af.analysis.sae.attribution import FeatureAttribution
     from interp_af.analysis.sae.features import FeatureActs
@@ -116,18 +118,3 @@ def ablation_figure(res: "FeatureIntervention", title: str | None = None):
                                      f"{res.baseline.gap:.3f} -> {c.gap:.3f}",
                       yaxis_title=f"change in gap ({res.arms[0]} - {res.arms[1]} compliance)")
     return fig
-
-
-def write_figure(fig: Any, path: str | Path) -> list[Path]:
-    """Write ``path`` as self-contained HTML (and a PNG beside it when kaleido finds a Chrome)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    html = path.with_suffix(".html")
-    fig.write_html(str(html), include_plotlyjs=True)
-    out = [html]
-    try:
-        fig.write_image(str(path.with_suffix(".png")))
-        out.append(path.with_suffix(".png"))
-    except Exception:  # noqa: BLE001 - kaleido without a Chrome: HTML only, by design
-        pass
-    return out
