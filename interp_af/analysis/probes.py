@@ -226,12 +226,22 @@ def probe_layers(X_NLD, y_N, groups_N, *, config: ProbeConfig = ProbeConfig(), l
             for layer, m in zip(layers, metrics):
                 scores.append(ProbeScore(site, position, layer, label, kind, control, n_rows=nr, n_groups=ng, **m))
 
+    def control_sweep(X, yc, gc, desc: str):
+        # A control that cannot be split on small data (no grouped split keeps both pseudo-classes) is
+        # skipped with a note: it must never take the real probe down with it.
+        try:
+            return _sweep(X, yc, gc, replace(cfg, n_boot=min(cfg.n_boot, 200)), final=False, desc=desc)
+        except InterpAFError as err:
+            notes.append(f"{desc} control skipped at {position or 'probe'}: {err}")
+            return None
+
     main = _sweep(X_NLD, y, groups, cfg, final=cfg.fit_final, desc=f"{position or 'probe'}")
     add(main, "none", n, n_groups)
     if "random" in cfg.controls:
         y_perm = permute_within_groups(y, groups, rng)
-        add(_sweep(X_NLD, y_perm, groups, replace(cfg, n_boot=min(cfg.n_boot, 200)), final=False, desc="random"),
-            "random", n, n_groups)
+        curves = control_sweep(X_NLD, y_perm, groups, "random")
+        if curves is not None:
+            add(curves, "random", n, n_groups)
     if "same_label" in cfg.controls:
         # Pseudo-labels drawn per query can correlate by chance with what the queries are about (harmful or
         # not, ...), which a probe may then decode for real; averaging a few draws shrinks that chance.
@@ -243,8 +253,10 @@ def probe_layers(X_NLD, y_N, groups_N, *, config: ProbeConfig = ProbeConfig(), l
                 break
             rows, y_pseudo = ctl
             X_sub = X_NLD[torch.from_numpy(rows)] if isinstance(X_NLD, torch.Tensor) else X_NLD[rows]
-            runs.append(_sweep(X_sub, y_pseudo, groups[rows], replace(cfg, n_boot=min(cfg.n_boot, 200)), final=False,
-                               desc="same-label"))
+            run = control_sweep(X_sub, y_pseudo, groups[rows], "same-label")
+            if run is None:
+                break
+            runs.append(run)
         if runs:
             mean = {kind: (None, [{k: float(np.mean([r[kind][1][li][k] for r in runs])) for k in runs[0][kind][1][li]}
                                   for li in range(len(layers))]) for kind in runs[0]}

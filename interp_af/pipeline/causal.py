@@ -66,6 +66,7 @@ def stage_steering(ctx: RunContext) -> dict[str, Any]:
     """Mean-difference steering of the paid arm toward the free arm, with norm-matched random and flipped
     controls; layer chosen on a selection split, effect reported on the held-out split."""
     from interp_af.analysis.steering import mean_difference, steer
+    from interp_af.errors import InterpAFError
     from interp_af.report.patching import write_figure
     from interp_af.report.steering import dose_response
 
@@ -80,11 +81,21 @@ def stage_steering(ctx: RunContext) -> dict[str, Any]:
     def closed_at(res: Any, control: str) -> float:
         return float(res.closed(arm=1)[res.controls.index(control), res.alphas.index(unit)])
 
-    scores = {}
+    import torch
+
+    scores: dict[int, float] = {}
+    skipped: list[str] = []
     for L in layers:
         d = mean_difference(h, select, layer=L)
+        if not bool(torch.isfinite(d).all()) or float(d.norm()) == 0.0:
+            # the arms do not differ here (e.g. the cue lies outside a sliding-attention window): nothing to steer
+            skipped.append(f"layer {L}: the free-minus-paid mean difference is zero")
+            continue
         res = steer(h, select, d, layers=(L,), alphas=(unit,), n_random=0, flipped=False, progress=False)
         scores[L] = closed_at(res, res.controls[0])
+    if not scores:
+        raise InterpAFError(f"steering: the arms' activations do not differ at any of layers {list(layers)}; "
+                            "check the twins differ at the cue (interp-af prompts) or set [steering] layers")
     best = max(scores, key=lambda L: scores[L])
     d = mean_difference(h, select, layer=best)
     res = steer(h, report or select, d, layers=(best,), alphas=alphas, n_random=s.n_random, progress=False)
@@ -92,7 +103,7 @@ def stage_steering(ctx: RunContext) -> dict[str, Any]:
     write_figure(dose_response(res), ctx.stage_dir, "dose_response")
     randoms = [c for c in res.controls if c.startswith("random")]
     return _round({
-        "layer": best, "selection_scores": {str(k): v for k, v in scores.items()}, "alpha": unit,
+        "layer": best, "selection_scores": {str(k): v for k, v in scores.items()}, "skipped": skipped, "alpha": unit,
         "n_select": len(select), "n_report": len(report or select),
         "gap_closed": closed_at(res, res.controls[0]),
         "random_gap_closed": max((abs(closed_at(res, c)) for c in randoms), default=None),

@@ -237,9 +237,9 @@ def register_variant(variant: Variant, *, overwrite: bool = False) -> Variant:
 
 
 def list_variants() -> list[Variant]:
-    """All registered variants, built-ins first."""
+    """All registered variants, built-ins first (whatever the import order that registered the others)."""
     _load_builtins()
-    return list(_REGISTRY.values())
+    return sorted(_REGISTRY.values(), key=lambda v: not type(v).__module__.startswith("interp_af.setting"))
 
 
 def get_variant(name: str | Variant, **options: object) -> Variant:

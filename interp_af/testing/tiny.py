@@ -111,7 +111,8 @@ def model_config(arch: Arch, vocab_size: int, d_model: int = 64, n_layers: int =
         cfg = tf.Qwen2Config(**common, **overrides)
     elif arch == "gemma2":
         head_dim = d_model // n_heads
-        cfg = tf.Gemma2Config(**common, head_dim=head_dim, query_pre_attn_scalar=head_dim, sliding_window=64,
+        cfg = tf.Gemma2Config(**common, head_dim=head_dim, query_pre_attn_scalar=head_dim,
+                             sliding_window=4096,  # Gemma 2's own window; the setting's prompts run ~1,100 tokens
                              **overrides)
     elif arch == "gpt2":
         cfg = tf.GPT2Config(vocab_size=vocab_size, n_embd=d_model, n_layer=n_layers, n_head=n_heads,

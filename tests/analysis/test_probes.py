@@ -310,3 +310,17 @@ def test_cli_probe_writes_artifacts_and_figures_and_apply_refuses_another_model(
     r = CliRunner().invoke(app, ["probe", str(random_init_capture.path), "--label", "nope", "--out", str(tmp_path / "x")])
     assert isinstance(r.exception, InterpAFError) and "nope" in str(r.exception)
     assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_a_control_that_cannot_be_split_is_skipped_with_a_note():
+    """On few queries the same-label control may have no grouped split with both pseudo-classes: it is skipped
+    with a note, and the real probe still comes back."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(8), 2)
+    y = np.tile([True, False], 8)
+    X = rng.normal(size=(16, 2, 8)).astype(np.float32)
+    X[y, :, 0] += 3.0
+    res = probe_layers(X, y, groups, config=ProbeConfig(n_folds=2, n_boot=20))
+    assert any("control skipped" in n for n in res.notes)
+    assert {s.control for s in res.scores} >= {"none"}
+    assert max(s.auroc for s in res.scores if s.control == "none") > 0.9

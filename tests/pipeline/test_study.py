@@ -15,7 +15,7 @@ SMALL = {
     "setting": {"limit": 24, "contrasts": ["organism-inverted", "organism-noinfo"]},
     "gap": {"n_bootstrap": 200},
     "probes": {"folds": 3},
-    "patching": {"limit": 3, "sites": ["resid_pre", "head_out"]},
+    "patching": {"limit": 2, "sites": ["resid_pre", "head_out"], "ig_queries": 1, "ig_steps": 4},
     "steering": {"alphas": [-1.0, 1.0], "n_random": 1, "layers": [1]},
     "sae": {"top_k": 2, "n_random": 2},
 }
