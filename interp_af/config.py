@@ -85,8 +85,8 @@ class PatchingConfig:
 
 @dataclass(frozen=True)
 class SteeringConfig:
-    layers: tuple[int, ...] = ()  # () = chosen from the probe / patching results
-    alphas: tuple[float, ...] = (-8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0)
+    layers: tuple[int, ...] = ()  # () = chosen among the middle half of depth on a selection split
+    alphas: tuple[float, ...] = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)  # x the raw mean difference; reported at 1
     n_random: int = 4
 
 

@@ -74,7 +74,9 @@ def stage_steering(ctx: RunContext) -> dict[str, Any]:
     h = handle(ctx)
     tw = _patch_twins(ctx, 0)
     select, report = tw[: max(4, len(tw) // 4)], tw[max(4, len(tw) // 4):]
-    layers = s.layers or tuple(range(h.n_layers))
+    # Default candidates: the middle half of depth (steering works at early-middle layers; next to the
+    # unembedding any direction, random ones included, moves the logits).
+    layers = s.layers or tuple(range(h.n_layers // 4, max(h.n_layers // 4 + 1, (3 * h.n_layers) // 4)))
     alphas = tuple(a for a in s.alphas if a != 0.0)
     unit = 1.0 if 1.0 in alphas else max(alphas)
 
