@@ -161,7 +161,7 @@ tr.inconclusive td:last-child,tr.not-tested td:last-child{{background:#f4f4f4}}
 <h1>interp_af: is the compliance gap computed inside the forward pass?</h1>
 <h2>Verdicts</h2>
 <table><tr><th>candidate explanation</th><th>contrast that tests it</th><th>measured</th><th>verdict</th></tr>{table}</table>
-<h2>Headline numbers</h2><pre>{html.escape(json.dumps(summary, indent=1))}</pre>
+<h2>Headline numbers</h2><pre>{html.escape(json.dumps(summary, indent=1, ensure_ascii=False))}</pre>
 {''.join(_figures(run, summaries))}
 <p class='cap'>Stage timings: {html.escape(stamps)}. Config: config.json in this folder.</p>
 </body></html>"""

@@ -221,21 +221,6 @@ class ReleaseInfo:
     site: str | None
     layer: int | None
 
-    def decode_vjp(self, f: Float[Tensor, "... d_sae"], g: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_sae"]:
-        """``g`` pulled back through ``decode`` at ``f``: dM/df given dM/dx. Through autograd rather than
-        ``g @ W_dec.T`` because some decoders rescale by the decoder norm or normalise their output."""
-        with torch.enable_grad():
-            leaf = f.detach().to(device=self.W_dec.device, dtype=self.W_dec.dtype).requires_grad_(True)
-            (self.sae.decode(leaf) * g.to(device=self.W_dec.device, dtype=self.W_dec.dtype)).sum().backward()
-        return leaf.grad.float()
-
-    def directions(self, features: Tensor) -> Float[Tensor, "k d_in"]:
-        """What adding 1 to each feature adds to the activation (the effective decoder rows)."""
-        one_hot = torch.zeros(len(features), self.d_sae, device=self.W_dec.device, dtype=self.W_dec.dtype)
-        one_hot[torch.arange(len(features)), features.to(self.W_dec.device)] = 1
-        with torch.no_grad():
-            return (self.sae.decode(one_hot) - self.sae.decode(torch.zeros_like(one_hot))).float()
-
     def describe(self) -> str:
         where = f"{self.site or 'site ?'} layer {self.layer if self.layer is not None else '?'}"
         return f"release {self.release!r} id {self.sae_id!r} (for model {self.model}, {where}; repo {self.repo_id})"
