@@ -116,9 +116,9 @@ def stand_ins(tmp_path_factory) -> dict[str, Path]:
 def shrink(cfg: StudyConfig, model_dir: Path, adapter: Path | None = None, *, all_sites: bool = True) -> StudyConfig:
     """The same study on a local stand-in model, with the work cut to a CI budget.
 
-    ``all_sites=False`` patches the config's first site only: exact patching of ~1,100-token prompts costs
-    minutes per site even at d64 (resid sites are patched position by position), so one config (the 8B Llama)
-    covers every site and the others cover one."""
+    ``all_sites=False`` patches attention heads only (layer x head over all positions): exact patching of
+    ~1,100-token prompts costs minutes per residual site even at d64 (patched position by position), so one
+    config (the 8B Llama) covers every site of its own and the others the cheapest one."""
     r = dataclasses.replace
     return r(
         cfg,
@@ -131,7 +131,7 @@ def shrink(cfg: StudyConfig, model_dir: Path, adapter: Path | None = None, *, al
         capture=r(cfg.capture, layers=()),
         probes=r(cfg.probes, folds=2),
         patching=r(cfg.patching, limit=1, ig_steps=2, ig_queries=1,
-                   sites=cfg.patching.sites if all_sites else cfg.patching.sites[:1]),
+                   sites=cfg.patching.sites if all_sites else ("head_out",)),
         steering=r(cfg.steering, n_random=1, layers=()),
     )
 

@@ -137,6 +137,9 @@ def _kernel_features(G_tt: np.ndarray, G_ot: np.ndarray) -> tuple[np.ndarray, np
     S_t, U_t = torch.linalg.eigh(torch.from_numpy(G_tt.astype(np.float64)))
     S, U = S_t.numpy(), U_t.numpy()
     keep = S > S.max() * 1e-6  # float32 Gram: smaller eigenvalues are rounding noise (and L2 kills them anyway)
+    if not keep.any():  # all training rows identical after standardising: one zero feature, intercept-only fit
+        n_t, n_o = G_tt.shape[0], G_ot.shape[0]
+        return np.zeros((n_t, 1)), np.zeros((n_o, 1)), np.zeros((n_t, 1))
     S, U = S[keep], U[:, keep]
     inv_sqrt = 1.0 / np.sqrt(S)
     back = U * inv_sqrt

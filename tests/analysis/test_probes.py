@@ -324,3 +324,13 @@ def test_a_control_that_cannot_be_split_is_skipped_with_a_note():
     assert any("control skipped" in n for n in res.notes)
     assert {s.control for s in res.scores} >= {"none"}
     assert max(s.auroc for s in res.scores if s.control == "none") > 0.9
+
+
+def test_identical_training_rows_give_a_chance_probe_not_a_crash():
+    """Rows identical after standardising (e.g. a position before the cue on a random model) leave the kernel
+    form with no component: the probe falls back to an intercept and scores chance."""
+    groups = np.repeat(np.arange(8), 2)
+    y = np.tile([True, False], 8)
+    X = np.ones((16, 1, 64), dtype=np.float32)  # width > rows: the kernel form is used
+    res = probe_layers(X, y, groups, config=ProbeConfig(n_folds=2, n_boot=20, controls=()))
+    assert all(abs(s.auroc - 0.5) < 1e-9 for s in res.scores if s.kind == "logreg")
