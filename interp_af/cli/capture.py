@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from . import options
 from ._app import app
 
 
@@ -45,14 +46,11 @@ def _split(text: str) -> list[str]:
 
 @app.command()
 def capture(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Local model folder or Hub id (default: the "
-                                        "built-in model organism)."),
-    adapter: Optional[str] = typer.Option(None, "--adapter", help="PEFT (LoRA) adapter folder or Hub id."),
-    backend: str = typer.Option("tl", "--backend", help="tl (TransformerLens) or nnsight."),
-    queries: Optional[Path] = typer.Option(None, "--queries", help="CSV / JSONL / text file of requests "
-                                           "(default: AdvBench; the organism's held-out queries without --model)."),
-    variant: Optional[str] = typer.Option(None, "--variant", help="Prompt variant (see `interp-af prompts "
-                                          "--list`); default: 'default', or 'organism' without --model."),
+    model: options.Model = None,
+    adapter: options.Adapter = None,
+    backend: options.Backend = "tl",
+    queries: options.Queries = None,
+    variant: options.Variant = None,
     limit: Optional[int] = typer.Option(None, "--limit", help="Use the first N queries."),
     benign: bool = typer.Option(False, "--benign/--no-benign", help="Also capture the built-in benign control set."),
     sites: str = typer.Option("resid_post", "--sites", help="Comma-separated: resid_pre, resid_post, attn_out, "
