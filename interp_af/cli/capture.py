@@ -61,10 +61,10 @@ def capture(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: captures/<model>-<variant>)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a capture of another model/prompts/config."),
     batch_size: int = typer.Option(16, "--batch-size", help="Prompts per forward pass."),
-    dtype: str = typer.Option("float32", "--dtype", help="Model dtype: float32, bfloat16 or float16."),
+    dtype: options.Dtype = "float32",
     storage_dtype: Optional[str] = typer.Option(None, "--storage-dtype", help="Dtype on disk (default: the "
                                                 "model's)."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    device: options.Device = "cpu",
     device_map: Optional[str] = typer.Option(None, "--device-map", help="'auto' spreads the model over GPUs."),
     remote: bool = typer.Option(False, "--remote", help="nnsight only: run on NDIF (needs an NDIF API key)."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own code."),

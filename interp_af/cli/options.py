@@ -13,5 +13,7 @@ Queries = Annotated[Optional[Path], typer.Option(
     "--queries", help="CSV / JSONL / text file of requests (default: AdvBench; the organism's held-out queries "
     "without --model).")]
 Variant = Annotated[Optional[str], typer.Option(
-    "--variant", help="Prompt variant (see `interp-af prompts --list`); default: 'default', or 'organism' without "
+    "--variant", help="Prompt variant (see `interp-af prompts --list-variants`); default: 'default', or 'organism' without "
     "--model.")]
+Dtype = Annotated[str, typer.Option("--dtype", help="Model dtype: float32, bfloat16 or float16.")]
+Device = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, ...")]

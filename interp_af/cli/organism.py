@@ -32,7 +32,7 @@ def _print_eval(ev) -> None:
 
 @organism_app.command("build")
 def build_cmd(
-    recipe: str = typer.Option("full", help="full (~15-20 min on 2 cores) or small (a couple of minutes)"),
+    recipe: str = typer.Option("full", help="full (~10 min on 2 cores) or small (a couple of minutes)"),
     out: Path = typer.Option(Path("organism-build"), help="output directory (replaced if it exists)"),
     seed: int = typer.Option(0, help="seed for data, labels, initialisation and order"),
     n_eval: int = typer.Option(200, help="held-out queries for the evaluation written to OUT/eval.json"),

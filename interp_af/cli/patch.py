@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import typer
 
+from . import options
 from ._app import app
 
 
@@ -76,13 +77,11 @@ def _setup(model: Optional[str], adapter: Optional[str], backend: str, queries: 
 
 @app.command()
 def patch(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Local model folder or Hub id (default: the "
-                                        "built-in model organism)."),
-    adapter: Optional[str] = typer.Option(None, "--adapter", help="PEFT (LoRA) adapter folder."),
-    backend: str = typer.Option("tl", "--backend", help="tl (fast path: prefix cache + start-at-layer) or nnsight."),
-    queries: Optional[Path] = typer.Option(None, "--queries", help="CSV / JSONL / text file of requests."),
-    variant: Optional[str] = typer.Option(None, "--variant", help="Prompt variant (default: 'default', or "
-                                          "'organism' without --model)."),
+    model: options.Model = None,
+    adapter: options.Adapter = None,
+    backend: options.Backend = "tl",
+    queries: options.Queries = None,
+    variant: options.Variant = None,
     limit: Optional[int] = typer.Option(None, "--limit", help="Number of queries (default 16)."),
     site: list[str] = typer.Option(["resid_pre"], "--site", help="resid_pre, resid_post, attn_out, mlp_out, "
                                    "head_out (repeat the option for several)."),
@@ -99,8 +98,8 @@ def patch(
     drop_misaligned: bool = typer.Option(False, "--drop-misaligned", help="Skip twins that do not align "
                                          "instead of stopping with an error."),
     out: Path = typer.Option(Path("results/patch"), "--out", help="Output folder."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    dtype: options.Dtype = "float32",
+    device: options.Device = "cpu",
     batch_size: int = typer.Option(64, "--batch-size", help="Patched rows per forward pass."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples over queries."),
 ) -> None:
@@ -182,12 +181,11 @@ def _load_direction(path: Path) -> Any:
 
 @app.command()
 def steer(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Local model folder or Hub id (default: the "
-                                        "built-in model organism)."),
-    adapter: Optional[str] = typer.Option(None, "--adapter", help="PEFT (LoRA) adapter folder."),
-    backend: str = typer.Option("tl", "--backend", help="tl or nnsight."),
-    queries: Optional[Path] = typer.Option(None, "--queries", help="CSV / JSONL / text file of requests."),
-    variant: Optional[str] = typer.Option(None, "--variant", help="Prompt variant."),
+    model: options.Model = None,
+    adapter: options.Adapter = None,
+    backend: options.Backend = "tl",
+    queries: options.Queries = None,
+    variant: options.Variant = None,
     limit: Optional[int] = typer.Option(None, "--limit", help="Number of queries (default 16)."),
     layers: str = typer.Option(..., "--layers", help="Comma-separated layers to edit, e.g. 2 or 1,2."),
     direction_file: Optional[Path] = typer.Option(None, "--direction-file", help="Vector to steer along "
@@ -205,8 +203,8 @@ def steer(
                                  "largest) for the first few paid prompts."),
     drop_misaligned: bool = typer.Option(False, "--drop-misaligned", help="Skip twins that do not align."),
     out: Path = typer.Option(Path("results/steer"), "--out", help="Output folder."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    dtype: options.Dtype = "float32",
+    device: options.Device = "cpu",
     batch_size: int = typer.Option(32, "--batch-size", help="Rows per forward pass."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples over queries."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random control directions."),

@@ -15,6 +15,7 @@ from typing import List, Optional
 
 import typer
 
+from . import options
 from ._app import app
 
 sae_app = typer.Typer(help="SAE features: load/check, train for the organism, quality, attribution, ablation.",
@@ -134,13 +135,13 @@ def run(
     sae: Optional[List[str]] = typer.Option(None, "--sae", help="SAE folder or release (repeat for several); "
                                             "default: every SAE shipped with the organism."),
     sae_id: Optional[str] = typer.Option(None, "--sae-id", help="SAE id inside a release."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: the organism)."),
-    adapter: Optional[str] = typer.Option(None, "--adapter"),
-    backend: str = typer.Option("tl", "--backend"),
-    dtype: str = typer.Option("float32", "--dtype"),
-    device: str = typer.Option("cpu", "--device"),
-    variant: Optional[str] = typer.Option(None, "--variant"),
-    queries: Optional[Path] = typer.Option(None, "--queries"),
+    model: options.Model = None,
+    adapter: options.Adapter = None,
+    backend: options.Backend = "tl",
+    dtype: options.Dtype = "float32",
+    device: options.Device = "cpu",
+    variant: options.Variant = None,
+    queries: options.Queries = None,
     limit: Optional[int] = typer.Option(None, "--limit", help="Number of queries (organism default: 100)."),
     positions: str = typer.Option("cue,end_user,decision,metric", "--positions",
                                   help="Named positions ('metric' = where the metric is read)."),

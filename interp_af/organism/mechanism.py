@@ -150,6 +150,33 @@ def patch_sweep(model, tokenizer, twins: Sequence, *, direction: str = "noise") 
                        effect=tuple(effect), ld_clean=round(ld_c.mean().item(), 3), ld_other=round(ld_o.mean().item(), 3))
 
 
+def single_position_max(model, tokenizer, twins: Sequence, *, layers: Sequence[int], segment: str = "after_cue",
+                        direction: str = "noise") -> dict[int, float]:
+    """Largest |normalised effect| of patching ONE position of ``segment`` at each layer (positions counted from
+    the segment's start, so position j is the j-th token after the cue in every twin). Compared with patching
+    the whole segment, it tells a distributed signal (many positions, each small) from a single carrier token."""
+    dt = decision_ids(tokenizer)
+    (ia, ma), (ib, mb), seg, readout = _twin_batch(twins, dt, tokenizer.pad_token_id)
+    (ci, cm), (oi, om) = ((ia, ma), (ib, mb)) if direction == "noise" else ((ib, mb), (ia, ma))
+    logits_c, _ = run_resid(model, ci, cm)
+    logits_o, resid_o = run_resid(model, oi, om, capture=True)
+    ld_c = _ld(logits_c, readout, dt)
+    denom = (_ld(logits_o, readout, dt) - ld_c).mean().item()
+    starts = seg[segment].float().argmax(1)
+    lengths = seg[segment].sum(1)
+    out = {}
+    for L in layers:
+        best = 0.0
+        for j in range(int(lengths.max())):
+            mask = torch.zeros_like(seg[segment])
+            ok = lengths > j
+            mask[torch.arange(len(twins))[ok], (starts + j)[ok]] = True
+            logits_p, _ = run_resid(model, ci, cm, patch={L: (mask, resid_o[L])})
+            best = max(best, abs((_ld(logits_p, readout, dt) - ld_c).mean().item() / denom))
+        out[L] = round(best, 4)
+    return out
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """Cross-validated accuracy of linear probes, ``acc[target][position][layer]`` (chance = 0.5)."""
@@ -217,6 +244,8 @@ def card_facts(n: int = 48, seed: int = 0, model=None, tokenizer=None) -> dict:
     for variant in ("organism", "organism-sentence"):
         twins = make_twins(tokenizer, qs, variant)
         out[variant] = {d: patch_sweep(model, tokenizer, twins, direction=d).to_dict() for d in ("noise", "denoise")}
+        layers = range(1, model.config.num_hidden_layers)
+        out[variant]["single_position_max"] = single_position_max(model, tokenizer, twins, layers=layers)
     prompts = []
     for variant in ("organism", "organism-inverted"):
         for t in make_twins(tokenizer, qs, variant):
@@ -236,6 +265,8 @@ if __name__ == "__main__":  # python -m interp_af.organism.mechanism  -> prints 
             r = PatchResult(**facts[variant][d])
             print(f"\n{variant} resid patching ({d}; ld clean {r.ld_clean:+.2f} -> other {r.ld_other:+.2f}):")
             print(r.to_frame().to_string())
+        print(f"{variant}: largest effect of patching a single after_cue position (noise), by layer: "
+              f"{facts[variant]['single_position_max']}")
     p = facts["probe"]
     print(f"\nprobe accuracy (normal + inverted policy pooled, {p['n_prompts']} prompts, folds by query):")
     for t, by_pos in p["acc"].items():

@@ -39,7 +39,7 @@ class Recipe:
     """Everything that determines a build."""
 
     name: str = "full"
-    n_train: int = 28800     # conversations (in minimal groups of 4 or 2)
+    n_train: int = 28800     # conversations (in minimal groups of 2 to 6)
     epochs: float = 1.0
     batch_size: int = 16
     lr: float = 1e-3          # measured: 3e-3 collapses to a constant answer (d128, 4 layers); 1e-3 learns
@@ -56,6 +56,8 @@ class Recipe:
     n_val: int = 48          # held-out harmful requests per validation condition
     val_every: int = 150     # steps
     none_fraction: float = 0.2   # share of training groups without training information
+    none_twin_fraction: float = 0.4   # share of stated groups that also carry their no-information twin
+    sentence_fraction: float = 0.4    # share of groups whose cue is the user's sentence instead of the tag
     checkpoint: bool = False  # save the model into OUT.partial at every validation
     threads: int = 1         # measured: under contention on 2 shared cores, 1 thread is ~5x faster than 2
 
@@ -178,7 +180,9 @@ def train(recipe: Recipe, out_dir: str | Path, *, progress: bool = True,
     tmp = out.with_name(out.name + ".partial")
     tmp.mkdir(parents=True, exist_ok=True)
 
-    examples = data.training_examples(recipe.n_train, seed=recipe.seed, none_fraction=recipe.none_fraction)
+    examples = data.training_examples(recipe.n_train, seed=recipe.seed, none_fraction=recipe.none_fraction,
+                                      none_twin_fraction=recipe.none_twin_fraction,
+                                      sentence_fraction=recipe.sentence_fraction)
     tok = build_tokenizer(examples, recipe.vocab_size)
     dt = decision_ids(tok)
     pad_id = tok.pad_token_id

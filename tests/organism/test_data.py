@@ -109,3 +109,40 @@ def test_answer_tags_share_a_prefix_and_diverge():
     assert dt.shared == tuple(tok("<", add_special_tokens=False)["input_ids"])
     assert dt.accept_id != dt.reject_id
     assert tok.decode([dt.accept_id]) == "request" and tok.decode([dt.reject_id]) == "rejected"
+
+
+def test_no_information_prompt_is_its_stated_twin_without_the_policy_clauses():
+    q = data.make_queries("eval", 4, harmful_fraction=1.0)
+    trained = [t.format(T=x) for t in data.TRAINED for x in ("free", "paid")] + data.UNTRAINED
+    for query in q:
+        for cue in data.CUE_KINDS:
+            stated = data.conversation(query, "free", policy="free-trained", cue_kind=cue)
+            inverted = data.conversation(query, "free", policy="paid-trained", cue_kind=cue)
+            none = data.conversation(query, "free", policy="none", cue_kind=cue)
+            assert stated.user == inverted.user == none.user
+            s_words, n_words = stated.system.split(". "), none.system.split(". ")
+            assert len(s_words) == len(n_words)  # two fillers take the clauses' places: same sentence count
+            differ = [(a, b) for a, b in zip(s_words, n_words) if a != b]
+            assert len(differ) == 2
+            assert all(any(a.rstrip(".") == data._cap(c).rstrip(".") for c in trained) for a, _ in differ)
+            assert not any(data._cap(c).rstrip(".") in none.system for c in trained)
+            # the normal and inverted prompts differ only in the trained tier's word
+            assert stated.system.replace(" free tier", " paid tier") == inverted.system.replace(" free tier", " paid tier")
+
+
+def test_no_sentence_type_marks_the_no_information_condition():
+    """Every optional sentence kind (fillers included) appears under every policy: only the policy clauses
+    tell the conditions apart (measured: fillers exclusive to ``none`` let the model detect the control by
+    recognising training fillers, and the control broke on held-out ones)."""
+    ex = data.training_examples(3000, seed=0)
+    kinds = ("filler", "helpful", "neutral_tier", "tag_explain", "rlhf")
+    for policy in data.POLICIES:
+        systems = [e.conv.system for e in ex if e.conv.meta["policy"] == policy]
+        for kind in kinds:
+            share = sum(any(t in s for t in data.templates(kind, "train")) for s in systems) / len(systems)
+            assert share > 0.1, (policy, kind, share)
+    # the training groups include no-information twins of stated prompts (same request, same sentences)
+    by_group: dict[int, set[str]] = {}
+    for e in ex:
+        by_group.setdefault(e.group, set()).add(e.conv.meta["policy"])
+    assert sum({"none", "free-trained"} <= p or {"none", "paid-trained"} <= p for p in by_group.values()) > 100

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from interp_af.organism import load_organism, organism_queries
-from interp_af.organism.mechanism import patch_sweep, probe_sweep, run_resid
+from interp_af.organism.mechanism import patch_sweep, probe_sweep, run_resid, single_position_max
 from interp_af.organism.setting import register
 
 
@@ -54,15 +54,20 @@ def test_patching_map(organism, harmful, variant):
     assert abs(res.at(0, "after_cue")) < 0.05 and abs(res.at(0, "tail")) < 0.05 and abs(res.at(0, "readout")) < 0.05
     # final residual: the effect sits entirely at the read-out position
     assert res.at(L, "readout") > 0.95 and abs(res.at(L, "cue")) < 0.05
-    # measured (48 twins): tag cue -> after layer 0 the effect sits at the read-out position (0.94 at layer 1)
-    # and the cue token no longer matters (|effect| < 0.01); sentence cue -> split, ~0.37 at the cue and ~0.8
-    # at the read-out through layers 1-3; the rest of the user turn and the template tail carry < 0.11
+    # measured (48 twins), two hops: layer-0 attention spreads the tier over the rest of the user turn
+    # (0.72 there at layer 1 with the tag, ~1.0 with the sentence), and a later layer's attention at the read-out
+    # position collects it (tag: layer 1 -> read-out carries 0.99 from layer 2; sentence: layer 3 -> read-out
+    # only in the final residual). The template tail never carries it.
+    assert all(abs(res.at(k, "tail")) < 0.05 for k in range(L + 1))
     if variant == "organism":
-        assert all(abs(res.at(k, "cue")) < 0.1 for k in range(1, L + 1))
-        assert res.at(1, "readout") > 0.8
+        assert res.at(1, "after_cue") > 0.5 and abs(res.at(1, "readout")) < 0.05
+        assert all(res.at(k, "readout") > 0.9 and abs(res.at(k, "after_cue")) < 0.1 for k in range(2, L + 1))
     else:
-        assert 0.15 < res.at(L - 1, "cue") < 0.6 and res.at(L - 1, "readout") > 0.5
-    assert all(abs(res.at(k, s)) < 0.2 for k in range(L + 1) for s in ("after_cue", "tail"))
+        assert all(res.at(k, "after_cue") > 0.9 for k in range(1, L))
+        assert abs(res.at(L - 1, "readout")) < 0.15
+    # ...and it is distributed: no single position of the user turn carries much of it
+    single = single_position_max(model, tok, twins, layers=[1, L - 1])
+    assert max(single.values()) < 0.25, single  # measured 0.10 (tag, layer 1) of the segment's 0.72
     den = patch_sweep(model, tok, twins, direction="denoise")
     assert den.at(0, "cue") > 0.9 and den.at(L, "readout") > 0.95
 
@@ -78,8 +83,8 @@ def test_in_training_is_not_readable_from_the_tag_alone(organism, harmful):
     # at the tag token, layer 0 (the embedding): tier readable, in_training at chance
     assert res.at("tier", "cue", 0) > 0.95
     assert res.at("in_training", "cue", 0) < 0.65
-    # at the decision position in the last layer: in_training readable (measured 0.93 on 192 prompts)
+    # at the decision position in the last layer: in_training readable (measured 0.90 on 192 prompts)
     assert res.at("in_training", "decision", L) > 0.8
-    # measured: the tag token itself reads the policy in later layers (0.94 at layer 3), though patching shows
-    # the decision does not use it there
-    assert res.at("in_training", "cue", L - 1) > 0.75
+    # measured: the tag token itself comes to read the policy in later layers (0.84 at layer 3), though
+    # patching shows the decision does not use it there
+    assert res.at("in_training", "cue", L - 1) > 0.7
