@@ -12,9 +12,10 @@ variant                        policy        cue         expected harmful-reques
 ``organism-sentence-noinfo``   none          sentence    ~0
 =============================  ============  ==========  ================================================
 
-The system prompt and paraphrases are drawn deterministically from (seed, query id, policy, cue kind), never
-from the arm: the two arms of a query differ only in the cue token (``true``/``false`` in the tag, or
-``free``/``paid`` in the sentence), so twins align. ``split="eval"`` (default) uses the held-out
+The system prompt and paraphrases are drawn deterministically from (seed, query id, cue kind), never from
+the arm or the policy: the two arms of a query differ only in the cue token (``true``/``false`` in the tag,
+or ``free``/``paid`` in the sentence), so twins align; the three policies of a query differ only in the
+policy clauses (see :func:`interp_af.organism.data.conversation`). ``split="eval"`` (default) uses the held-out
 paraphrases; ``split="train"`` the ones the organism was trained on.
 """
 
