@@ -127,27 +127,33 @@ def _ld(logits_BTV: torch.Tensor, readout_B: torch.Tensor, dt: DecisionIds) -> t
     return last[:, dt.accept_id] - last[:, dt.reject_id]
 
 
+class _Patcher:
+    """One clean run and one captured run of the other arm; :meth:`effect` patches a mask at a layer and returns
+    the normalised effect (0 = unpatched, 1 = the other arm's metric)."""
+
+    def __init__(self, model, tokenizer, twins: Sequence, direction: str):
+        if not all(t.aligned for t in twins):
+            raise ValueError("patching needs aligned twins")
+        self.model, self.dt = model, decision_ids(tokenizer)
+        (ia, ma), (ib, mb), self.seg, self.readout = _twin_batch(twins, self.dt, tokenizer.pad_token_id)
+        (self.ids, self.mask), (oi, om) = ((ia, ma), (ib, mb)) if direction == "noise" else ((ib, mb), (ia, ma))
+        logits_c, _ = run_resid(model, self.ids, self.mask)
+        logits_o, self.resid_o = run_resid(model, oi, om, capture=True)
+        self.ld_c, self.ld_o = _ld(logits_c, self.readout, self.dt), _ld(logits_o, self.readout, self.dt)
+        self.denom = (self.ld_o - self.ld_c).mean().item()
+
+    def effect(self, layer: int, where_BT: torch.Tensor) -> float:
+        logits_p, _ = run_resid(self.model, self.ids, self.mask, patch={layer: (where_BT, self.resid_o[layer])})
+        return (_ld(logits_p, self.readout, self.dt) - self.ld_c).mean().item() / self.denom
+
+
 def patch_sweep(model, tokenizer, twins: Sequence, *, direction: str = "noise") -> PatchResult:
     """Residual patching per layer x segment on aligned ``twins`` (a = free, b = paid)."""
-    if not all(t.aligned for t in twins):
-        raise ValueError("patch_sweep needs aligned twins")
-    dt = decision_ids(tokenizer)
-    (ia, ma), (ib, mb), seg, readout = _twin_batch(twins, dt, tokenizer.pad_token_id)
-    (ci, cm), (oi, om) = ((ia, ma), (ib, mb)) if direction == "noise" else ((ib, mb), (ia, ma))
-    logits_c, _ = run_resid(model, ci, cm)
-    logits_o, resid_o = run_resid(model, oi, om, capture=True)
-    ld_c, ld_o = _ld(logits_c, readout, dt), _ld(logits_o, readout, dt)
-    denom = (ld_o - ld_c).mean().item()
-    layers = tuple(range(len(resid_o)))
-    effect = []
-    for L in layers:
-        row = []
-        for s in SEGMENTS:
-            logits_p, _ = run_resid(model, ci, cm, patch={L: (seg[s], resid_o[L])})
-            row.append(round(((_ld(logits_p, readout, dt) - ld_c).mean().item()) / denom, 4))
-        effect.append(tuple(row))
-    return PatchResult(direction=direction, n_prompts=len(twins), layers=layers, segments=SEGMENTS,
-                       effect=tuple(effect), ld_clean=round(ld_c.mean().item(), 3), ld_other=round(ld_o.mean().item(), 3))
+    p = _Patcher(model, tokenizer, twins, direction)
+    layers = tuple(range(len(p.resid_o)))
+    effect = tuple(tuple(round(p.effect(L, p.seg[s]), 4) for s in SEGMENTS) for L in layers)
+    return PatchResult(direction=direction, n_prompts=len(twins), layers=layers, segments=SEGMENTS, effect=effect,
+                       ld_clean=round(p.ld_c.mean().item(), 3), ld_other=round(p.ld_o.mean().item(), 3))
 
 
 def single_position_max(model, tokenizer, twins: Sequence, *, layers: Sequence[int], segment: str = "after_cue",
@@ -155,24 +161,16 @@ def single_position_max(model, tokenizer, twins: Sequence, *, layers: Sequence[i
     """Largest |normalised effect| of patching ONE position of ``segment`` at each layer (positions counted from
     the segment's start, so position j is the j-th token after the cue in every twin). Compared with patching
     the whole segment, it tells a distributed signal (many positions, each small) from a single carrier token."""
-    dt = decision_ids(tokenizer)
-    (ia, ma), (ib, mb), seg, readout = _twin_batch(twins, dt, tokenizer.pad_token_id)
-    (ci, cm), (oi, om) = ((ia, ma), (ib, mb)) if direction == "noise" else ((ib, mb), (ia, ma))
-    logits_c, _ = run_resid(model, ci, cm)
-    logits_o, resid_o = run_resid(model, oi, om, capture=True)
-    ld_c = _ld(logits_c, readout, dt)
-    denom = (_ld(logits_o, readout, dt) - ld_c).mean().item()
-    starts = seg[segment].float().argmax(1)
-    lengths = seg[segment].sum(1)
+    p = _Patcher(model, tokenizer, twins, direction)
+    starts, lengths = p.seg[segment].float().argmax(1), p.seg[segment].sum(1)
     out = {}
     for L in layers:
         best = 0.0
         for j in range(int(lengths.max())):
-            mask = torch.zeros_like(seg[segment])
             ok = lengths > j
-            mask[torch.arange(len(twins))[ok], (starts + j)[ok]] = True
-            logits_p, _ = run_resid(model, ci, cm, patch={L: (mask, resid_o[L])})
-            best = max(best, abs((_ld(logits_p, readout, dt) - ld_c).mean().item() / denom))
+            where_BT = torch.zeros_like(p.seg[segment])
+            where_BT[torch.arange(len(twins))[ok], (starts + j)[ok]] = True
+            best = max(best, abs(p.effect(L, where_BT)))
         out[L] = round(best, 4)
     return out
 
