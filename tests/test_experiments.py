@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from interp_af.config import STAGES, StudyConfig, load_config
 from interp_af.errors import InterpAFError
+from interp_af.pipeline.config import StudyConfig, load_config
+from interp_af.stages import stages
+
+STAGES = tuple(stages())
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 CONFIGS = sorted(p.name for p in EXPERIMENTS.glob("*.toml"))
@@ -55,7 +58,7 @@ def test_config_is_valid(name):
 
 
 def test_organism_config_is_the_default_study():
-    assert load_config(EXPERIMENTS / "organism.toml") == StudyConfig()
+    assert load_config(EXPERIMENTS / "organism.toml") == load_config(None)
 
 
 @pytest.mark.parametrize("name", sorted(REAL))
@@ -127,10 +130,10 @@ def shrink(cfg: StudyConfig, model_dir: Path, adapter: Path | None = None, *, al
                 adapter=str(adapter) if adapter else ""),
         # benign controls off: 40 benign queries x 4 variants of ~1,100-token prompts would dominate the run
         setting=r(cfg.setting, limit=4, benign=False),
-        gap=r(cfg.gap, n_bootstrap=200),
+        gap=r(cfg.gap, n_boot=200),
         capture=r(cfg.capture, layers=()),
         probes=r(cfg.probes, folds=2),
-        patching=r(cfg.patching, limit=1, ig_steps=2, ig_queries=1,
+        patching=r(cfg.patching, n_queries=1, ig_steps=2, ig_queries=1,
                    sites=cfg.patching.sites if all_sites else ("head_out",)),
         steering=r(cfg.steering, n_random=1, layers=()),
     )

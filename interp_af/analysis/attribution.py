@@ -30,20 +30,16 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp_af.analysis.patch_engine import Cell, logit_diff_last, make_engine
 from interp_af.analysis.patching import PatchResult, _arm_name, _check_range, check_aligned, position_axis
 from interp_af.errors import InterpAFError
+from interp_af.models.metric import logit_diff
+from interp_af.models.patching import Cell
 from interp_af.models.sites import SITES, SiteKey
+from interp_af.models.wrap import as_handle
 from interp_af.setting.types import Twin
 
-METHODS = ("atp", "ig")
+from interp_af.analysis.vocab import METHODS  # noqa: E402
 DEFAULT_GRID = {"resid_pre": True, "resid_post": True, "attn_out": True, "mlp_out": True, "head_out": False}
-
-
-def _handle(model: Any) -> Any:
-    if not hasattr(model, "forward") or not hasattr(model, "collate"):
-        raise InterpAFError(f"{type(model).__name__} is not a ModelHandle; load one with interp_af.models.load_model")
-    return model
 
 
 def _pairs(twins: Sequence[Twin], dt: Any, clean: str, direction: str) -> tuple[list[list[int]], list[list[int]]]:
@@ -81,7 +77,7 @@ def attribute(model: Any, twins: Sequence[Twin], *, sites: Sequence[str] = ("res
     if method == "ig" and steps < 1:
         raise InterpAFError(f"steps={steps}: integrated gradients needs at least 1 step (10 is usual)")
     check_aligned(twins)
-    h = _handle(model)
+    h = as_handle(model)
     layers_t = _check_range("layer", range(h.n_layers) if layers is None else layers, h.n_layers)
     grid = {**DEFAULT_GRID, **(by_position or {})}
     if dt is None:
@@ -102,7 +98,7 @@ def attribute(model: Any, twins: Sequence[Twin], *, sites: Sequence[str] = ("res
         keys = [SiteKey(s, L) for s in sites for L in layers_t]
         with torch.no_grad():
             src = h.forward(h.collate([s_ids]), capture=keys)
-        source_ld[q] = float(logit_diff_last(src.logits[:, -1], dt)[0])
+        source_ld[q] = float(logit_diff(src.logits, dt)[0])
         if method == "atp":
             deltas, ld_t = _atp_one(h, t_ids, src, keys, dt)
             n_rows += 3.0
@@ -141,7 +137,7 @@ def attribute(model: Any, twins: Sequence[Twin], *, sites: Sequence[str] = ("res
 def _atp_one(h: Any, t_ids: list[int], src: Any, keys: list[SiteKey], dt: Any) -> tuple[dict, float]:
     """One target pass with gradients + one backward: ``(s - t) . grad`` per position (and head)."""
     out = h.forward(h.collate([t_ids]), capture=keys, grad=True)
-    ld = logit_diff_last(out.logits[:, -1], dt)
+    ld = logit_diff(out.logits, dt)
     ld.sum().backward()
     deltas = {}
     for k in keys:
@@ -162,7 +158,7 @@ def _ig_one(h: Any, t_ids: list[int], src: Any, keys: list[SiteKey], dt: Any, st
 
     with torch.no_grad():
         tgt = h.forward(h.collate([t_ids]), capture=keys)
-    ld_t = float(logit_diff_last(tgt.logits[:, -1], dt)[0])
+    ld_t = float(logit_diff(tgt.logits, dt)[0])
     T = len(t_ids)
     alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
     pos = torch.arange(f, T)[None].expand(steps, -1)
@@ -175,7 +171,7 @@ def _ig_one(h: Any, t_ids: list[int], src: Any, keys: list[SiteKey], dt: Any, st
         ivs.append(Intervention(site=k.site, layer=k.layer, op="replace", positions=pos, value=v,
                                 rows=torch.arange(j * steps, (j + 1) * steps)))
     out = h.forward(h.collate([t_ids] * (steps * len(keys))), interventions=ivs, grad=True)
-    logit_diff_last(out.logits[:, -1], dt).sum().backward()
+    logit_diff(out.logits, dt).sum().backward()
     deltas = {}
     for k in keys:
         g = values[k].grad.mean(0)  # average gradient along the path
@@ -213,9 +209,8 @@ def validate_attribution(model: Any, twins: Sequence[Twin], estimates: dict[str,
                          dt: Any = None, batch_size: int = 64, progress: bool = True) -> AttributionCheck:
     """Run exact patching on the ``k`` cells of largest |estimate| of each site (per query: cells are chosen
     on the query-averaged estimate) and return the Spearman correlation of estimate vs exact per site."""
-    from interp_af.analysis.patching import _tokenizer_of
-
-    tok = _tokenizer_of(model)
+    h = as_handle(model)
+    tok = h.tokenizer
     if dt is None:
         from interp_af.models.metric import decision_tokens
 
@@ -224,7 +219,6 @@ def validate_attribution(model: Any, twins: Sequence[Twin], estimates: dict[str,
     clean = "a" if any_res.clean_arm in (twins[0].a.arm, "a") else "b"
     targets, sources = _pairs(twins, dt, clean, any_res.direction)
     _, bins = position_axis(tok, targets, sources)
-    eng = make_engine(model)
     rows, rho = [], {}
     for site, res in estimates.items():
         eff = res.effect()  # [L, H, X]
@@ -243,7 +237,8 @@ def validate_attribution(model: Any, twins: Sequence[Twin], estimates: dict[str,
                 if live:
                     cells.append(Cell(res.layers[i], None if res.heads[j] < 0 else res.heads[j], live))
                     slots.append(c)
-            lds, ld_t, ld_s = eng.run(site, targets[q], sources[q], f, cells, dt, batch_size)
+            run = h.patch_cells(site, targets[q], sources[q], cells, dt, batch_size=batch_size)
+            lds, ld_t, ld_s = run.values, run.target, run.source
             exact[q], tgt_ld[q], src_ld[q] = ld_t, ld_t, ld_s
             for c, v in zip(slots, lds.tolist()):
                 exact[q, c] = v

@@ -27,10 +27,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from interp_af.models.wrap import as_handle
 from interp_af.errors import InterpAFError
 from interp_af.setting.types import ACCEPT, REJECT, RenderedPrompt, Twin
 
-METRICS = ("forward", "generate")
+from interp_af.analysis.vocab import METRICS  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ def score_prompts(handle: Any, prompts: Sequence[RenderedPrompt], *, metric: str
                   progress: bool = True) -> list[PromptScore]:
     """The decision of every prompt with ``handle`` (logit difference always; generation when asked; the full
     log-probability of both completions with ``logprobs=True``, two more passes)."""
+    handle = as_handle(handle)
     from interp_af.models.metric import completion_logprob, decision_tokens, generate_check, score_logit_diff
 
     if metric not in METRICS:
@@ -249,6 +251,7 @@ def compute_gap(handle: Any, items: Sequence[Twin | RenderedPrompt], *, arms: Se
                 batch_size: int = 8, max_new_tokens: int | None = None, temperature: float = 0.0,
                 logprobs: bool = False, progress: bool = True, config: Mapping[str, Any] | None = None) -> GapResult:
     """Score every prompt of ``items`` (twins or rendered prompts) and return the gap with paired intervals."""
+    handle = as_handle(handle)
     prompts = _prompts(items)
     if not prompts:
         raise InterpAFError("no prompts to measure; pass twins from make_twins() or rendered prompts")

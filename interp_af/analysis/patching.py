@@ -37,12 +37,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from interp_af.analysis.effects import effect_interval, normalised_effect
-from interp_af.analysis.patch_engine import Cell, make_engine
 from interp_af.errors import InterpAFError
+from interp_af.models.patching import Cell
 from interp_af.models.sites import SITES
+from interp_af.models.wrap import as_handle
 from interp_af.setting.types import Twin
 
-DIRECTIONS = ("denoise", "noise")
+from interp_af.analysis.vocab import DIRECTIONS  # noqa: E402
 QUERY_BIN = "<query>"
 
 
@@ -220,20 +221,6 @@ def _lbl(tokenizer: Any, t: int, s: int) -> str:
     return _token_label(tokenizer, t) if t == s else f"{_token_label(tokenizer, t)}→{_token_label(tokenizer, s)}"
 
 
-def _tokenizer_of(model: Any) -> Any:
-    tok = getattr(model, "tokenizer", None)
-    if tok is None:
-        raise InterpAFError(f"{type(model).__name__} has no tokenizer; load the model with interp_af.models.load_model")
-    return tok
-
-
-def _dims(model: Any) -> tuple[int, int]:
-    cfg = getattr(model, "cfg", None)
-    if cfg is not None and hasattr(cfg, "n_layers"):
-        return int(cfg.n_layers), int(cfg.n_heads)
-    return int(model.n_layers), int(model.n_heads)
-
-
 def _check_range(what: str, values: Sequence[int], n: int) -> tuple[int, ...]:
     bad = [v for v in values if not 0 <= v < n]
     if bad:
@@ -244,11 +231,13 @@ def _check_range(what: str, values: Sequence[int], n: int) -> tuple[int, ...]:
 def patch_twins(model: Any, twins: Sequence[Twin], *, site: str = "resid_pre", direction: str = "denoise",
                 clean: str = "a", by_position: bool | None = None, layers: Sequence[int] | None = None,
                 heads: Sequence[int] | None = None, dt: Any = None, batch_size: int = 64, n_boot: int = 1000,
-                seed: int = 0, engine: str = "auto", progress: bool = True) -> PatchResult:
+                seed: int = 0, fast: bool = True, progress: bool = True) -> PatchResult:
     """Exact activation patching of ``site`` over aligned ``twins``; see the module docstring.
 
-    ``model``: a :class:`ModelHandle` (or a TransformerLens ``HookedTransformer``). ``by_position`` defaults to
-    True for the residual stream and False otherwise. ``dt``: decision tokens (default: from the tokenizer).
+    ``model``: a :class:`ModelHandle` or any object :func:`~interp_af.models.wrap.as_handle` takes (a
+    ``HookedTransformer``, an nnsight ``LanguageModel``, ...). ``by_position`` defaults to True for the residual
+    stream and False otherwise. ``dt``: decision tokens (default: from the tokenizer). ``fast=False`` forces the
+    generic patching path (:func:`interp_af.models.patching.patch_generic`) instead of the backend's fast one.
     """
     if site not in SITES:
         raise InterpAFError(f"site {site!r} is unknown; use one of {', '.join(SITES)}")
@@ -257,7 +246,8 @@ def patch_twins(model: Any, twins: Sequence[Twin], *, site: str = "resid_pre", d
     if clean not in ("a", "b"):
         raise InterpAFError(f"clean={clean!r}: name the clean arm as 'a' (the twin's first arm) or 'b'")
     check_aligned(twins)
-    n_layers, n_heads = _dims(model)
+    handle = as_handle(model)
+    n_layers, n_heads = handle.n_layers, handle.n_heads
     layers = _check_range("layer", range(n_layers) if layers is None else layers, n_layers)
     if site == "head_out":
         heads_t = _check_range("head", range(n_heads) if heads is None else heads, n_heads)
@@ -266,7 +256,7 @@ def patch_twins(model: Any, twins: Sequence[Twin], *, site: str = "resid_pre", d
     else:
         heads_t = (-1,)
     by_position = site in ("resid_pre", "resid_post") if by_position is None else by_position
-    tok = _tokenizer_of(model)
+    tok = handle.tokenizer
     if dt is None:
         from interp_af.models.metric import decision_tokens
 
@@ -279,13 +269,12 @@ def patch_twins(model: Any, twins: Sequence[Twin], *, site: str = "resid_pre", d
         labels, bins = position_axis(tok, targets, sources)
     else:
         labels, bins = ["all"], [[tuple(range(len(t)))] for t in targets]
-    eng = make_engine(model, engine)
     Q, L, H, X = len(twins), len(layers), len(heads_t), len(labels)
     patched = torch.zeros(Q, L, H, X, dtype=torch.float64)
     target_ld = torch.zeros(Q, dtype=torch.float64)
     source_ld = torch.zeros(Q, dtype=torch.float64)
     computed = torch.zeros(L, H, X, dtype=torch.bool)
-    n_cells = 0
+    n_cells, rows, path = 0, 0.0, ""
     for q in tqdm(range(Q), desc=f"patch {site} ({direction})", disable=not progress or Q < 2):
         t_ids, s_ids = targets[q], sources[q]
         f = next(i for i, (x, y) in enumerate(zip(t_ids, s_ids)) if x != y)
@@ -297,15 +286,16 @@ def patch_twins(model: Any, twins: Sequence[Twin], *, site: str = "resid_pre", d
                     if live:
                         cells.append(Cell(layer, None if h < 0 else h, live))
                         slots.append((i, j, k))
-        lds, ld_t, ld_s = eng.run(site, t_ids, s_ids, f, cells, dt, batch_size)
+        run = handle.patch_cells(site, t_ids, s_ids, cells, dt, batch_size=batch_size, fast=fast)
+        lds, ld_t, ld_s = run.values, run.target, run.source
+        rows, path = rows + run.rows, run.path
         target_ld[q], source_ld[q] = ld_t, ld_s
         patched[q] = ld_t  # skipped cells: exactly the unpatched run
         for (i, j, k), v in zip(slots, lds.tolist()):
             patched[q, i, j, k] = v
             computed[i, j, k] = True
         n_cells += len(cells)
-    info = {"cells_total": Q * L * H * X, "cells_computed": n_cells, "engine": type(eng).__name__,
-            "forward_rows": float(eng.forward_rows)}
+    info = {"cells_total": Q * L * H * X, "cells_computed": n_cells, "path": path, "forward_rows": float(rows)}
     return PatchResult(site=site, direction=direction, clean_arm=_arm_name(twins[0], clean), layers=layers,
                        heads=heads_t, columns=tuple(labels), query_ids=tuple(tw.query_id for tw in twins),
                        patched=patched, target=target_ld, source=source_ld, computed=computed, n_boot=n_boot,

@@ -38,8 +38,7 @@ from .probe_fit import FitSpec, LayerFit, Split, fit_layers, make_folds, make_sp
 from .probe_labels import permute_within_groups, resolve_label, same_label_control
 from .probe_stats import fold_scores
 
-KINDS = ("logreg", "diffmean")
-CONTROLS = ("random", "same_label")
+from interp_af.analysis.vocab import CONTROLS, KINDS  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp_af.models.wrap import as_handle
 from interp_af.analysis.effects import effect_interval, normalised_effect
-from interp_af.analysis.patch_engine import logit_diff_last
 from interp_af.errors import InterpAFError
+from interp_af.models.metric import logit_diff
 from interp_af.models.sites import SiteKey
 from interp_af.setting.types import RenderedPrompt, Twin
 
-STEER_SITES = ("resid_pre", "resid_post", "attn_out", "mlp_out")
-OPS = ("add", "project_out")
+from interp_af.analysis.vocab import STEER_OPS as OPS, STEER_SITES  # noqa: E402
 
 
 def _check_layers(h: Any, layers: Sequence[int]) -> tuple[int, ...]:
@@ -107,6 +107,7 @@ def mean_difference(h: Any, twins: Sequence[Twin], *, layer: int, site: str = "r
 
     ``position``: "metric" (default: where the decision metric is read, i.e. after the teacher-forced shared
     answer prefix), or a named position of the prompts ("decision" = last prompt token, "cue", "end_user", ...)."""
+    h = as_handle(h)
     if site not in STEER_SITES:
         raise InterpAFError(f"site {site!r} cannot give a mean-difference direction; use one of {STEER_SITES}")
     _check_layers(h, [layer])
@@ -128,6 +129,7 @@ def mean_difference(h: Any, twins: Sequence[Twin], *, layer: int, site: str = "r
 
 def cue_embedding_cosine(h: Any, twins: Sequence[Twin], direction: Tensor) -> float:
     """Cosine of ``direction`` with the mean input-embedding difference (arm a minus arm b) of the cue tokens."""
+    h = as_handle(h)
     W_E = h.embedding_matrix().float().cpu()
     diffs = []
     for tw in twins:
@@ -265,6 +267,7 @@ def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[
           progress: bool = True) -> SteerResult:
     """Steer (``op="add"``: + alpha x direction) or ablate (``op="project_out"``) at ``layers`` and
     ``positions`` on both arms of every twin, with flipped and norm-matched random controls."""
+    h = as_handle(h)
     if op not in OPS:
         raise InterpAFError(f"op {op!r} is unknown; use 'add' or 'project_out'")
     if site not in STEER_SITES:
@@ -284,7 +287,7 @@ def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[
     base = torch.zeros(len(prompts), dtype=torch.float64)
     for lo in range(0, len(ids), batch_size):
         out = h.forward(h.collate(ids[lo:lo + batch_size]))
-        base[lo:lo + batch_size] = logit_diff_last(out.logits[:, -1], dt).double().cpu()
+        base[lo:lo + batch_size] = logit_diff(out.logits, dt).double().cpu()
     jobs = [(c, a, p) for c in range(len(ctrl)) for a in range(len(alphas_t)) for p in range(len(prompts))]
     vec_of = torch.stack(list(ctrl.values()))  # [C, d]
     ld = torch.zeros(len(ctrl), len(alphas_t), len(prompts), dtype=torch.float64)
@@ -293,7 +296,7 @@ def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[
         vecs = torch.stack([vec_of[c] * alphas_t[a] for c, a, _ in chunk]).to(h.dtype)
         ivs = _interventions(op, site, layers_t, list(range(len(chunk))), [pos[p] for _, _, p in chunk], vecs)
         out = h.forward(h.collate([ids[p] for _, _, p in chunk]), interventions=ivs)
-        vals = logit_diff_last(out.logits[:, -1], dt).double().cpu()
+        vals = logit_diff(out.logits, dt).double().cpu()
         for (c, a, p), v in zip(chunk, vals.tolist()):
             ld[c, a, p] = v
     Q = len(twins)
@@ -317,6 +320,7 @@ def generate_steered(h: Any, prompts: Sequence[RenderedPrompt], direction: Tenso
                      max_new_tokens: int = 8, batch_size: int = 16) -> list[str]:
     """Greedy decoding of ``max_new_tokens`` with the edit applied at every step (with ``positions="all"``
     also at the generated tokens). ``direction=None`` decodes unsteered. Returns the decoded continuations."""
+    h = as_handle(h)
     layers_t = _check_layers(h, layers)
     d = None if direction is None else check_direction(h, direction) * (alpha if op == "add" else 1.0)
     texts: list[str] = []

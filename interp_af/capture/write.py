@@ -35,8 +35,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from interp_af.models.wrap import as_handle
 from interp_af.errors import InterpAFError
-from interp_af.models.batch import collate
+from interp_af.models.batch import collate, pad_id_of
 from interp_af.models.sites import SITES, SiteKey
 
 from . import identity as ident
@@ -242,8 +243,7 @@ def _run_shard(plan: _Plan, k: int, batch_size: int, bar: Any, stats: dict) -> t
           for i in range(lo, hi)]
     # longest first inside the shard: less padding per batch, and a deterministic function of the shard alone
     order = sorted(range(n), key=lambda j: (-len(plan.prompts[lo + j]), j))
-    tok = handle.tokenizer
-    pad_id = next((x for x in (tok.pad_token_id, tok.eos_token_id, 0) if x is not None), 0)
+    pad_id = pad_id_of(handle.tokenizer)
     capture = [SiteKey(s, layer) for s in plan.sites for layer in plan.layers]
     stop = None if plan.dt is not None else max(plan.layers) + 1
     for b0 in range(0, n, batch_size):
@@ -365,6 +365,7 @@ def capture(handle: Any, prompts: Sequence[Any], out_dir: str | Path, *, sites: 
     ``dtype``: storage dtype (default: the model's). Rerunning an interrupted call resumes it; rerunning a finished
     one returns it without recomputing. ``on_shard(k)`` is called after shard ``k`` is durably recorded.
     """
+    handle = as_handle(handle)
     if batch_size < 1:
         raise InterpAFError(f"batch_size {batch_size} must be >= 1")
     out = Path(out_dir)

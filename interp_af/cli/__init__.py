@@ -9,12 +9,23 @@ from ._app import app as _typer_app
 # Each module registers its subcommands on the shared app when imported.
 from . import capture as _capture  # noqa: E402,F401
 from . import gap as _gap  # noqa: E402,F401
-from . import organism as _organism  # noqa: E402,F401
 from . import patch as _patch  # noqa: E402,F401
 from . import probe as _probe  # noqa: E402,F401
 from . import prompts as _prompts  # noqa: E402,F401
 from . import run as _run  # noqa: E402,F401
 from . import sae as _sae  # noqa: E402,F401
+from . import targets as _targets  # noqa: E402,F401
+
+
+def _add_plugin_apps() -> None:
+    """Sub-apps that plugins bring (entry points ``interp_af.cli``), each a command group of its own."""
+    from interp_af.plugins import cli_apps
+
+    for name, sub in cli_apps():
+        _typer_app.add_typer(sub, name=name)
+
+
+_add_plugin_apps()
 
 
 def app() -> None:

@@ -1,6 +1,8 @@
 """The ``interp-af`` Typer app. Subcommands live one per module in this package and import heavy
 libraries inside their functions, so that ``interp-af --help`` answers in well under a second."""
 
+from typing import Optional
+
 import typer
 
 app = typer.Typer(
@@ -12,6 +14,15 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from interp_af import __version__
+
+        typer.echo(f"interp-af {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")) -> None:
     """interp_af: measure the compliance gap, capture activations, probe, patch, steer, read SAE features."""

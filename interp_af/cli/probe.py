@@ -1,86 +1,53 @@
-"""`interp-af probe` (fit and score linear probes on a capture) and `interp-af probe-apply` (score a capture with
-saved probes). Thin: parse, call :mod:`interp_af.analysis.probes`, print where the results went."""
+"""``interp-af probe CAPTURE`` (fit and score linear probes on a capture) and ``interp-af probe-apply`` (score a
+capture with saved probes). ``probe`` is the study's ``probes`` stage (:func:`interp_af.stages.probes.probe`)
+with the same options (``[probes]``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from interp_af.stages.probes import ProbesConfig
+
 from ._app import app
+from .options import with_configs
 
 
 @app.command("probe")
-def probe(
-    capture: Path = typer.Argument(..., help="capture folder written by `interp-af capture`"),
-    label: str = typer.Option("in_training", "--label", "-l",
-                              help="metadata column (arm, in_training, complied/decision, any column) or COLUMN=VALUE"),
-    site: str = typer.Option("resid_post", help="captured site to probe"),
-    position: Optional[list[str]] = typer.Option(None, "--position", "-p", help="named position(s); default: all captured"),
-    where: Optional[str] = typer.Option(None, help="pandas query selecting rows, e.g. \"variant == 'default'\""),
-    kinds: str = typer.Option("logreg,diffmean", help="probe kinds, comma-separated"),
-    folds: int = typer.Option(5, help="k of the k-fold split by query"),
-    boot: int = typer.Option(500, help="query-bootstrap replicates for intervals (0 = none)"),
-    controls: bool = typer.Option(True, help="run the random-label and same-label controls"),
-    transfer: Optional[list[str]] = typer.Option(None, help="generalisation condition NAME:LABEL[:WHERE] (repeat, >= 2)"),
-    transfer_position: str = typer.Option("decision", help="position of the generalisation matrix"),
-    cue_arms: Optional[str] = typer.Option(None, help="two arms A,B for the cue-embedding cosine (default: the capture's)"),
-    out: Path = typer.Option(Path("probes"), help="output folder"),
-    name: Optional[str] = typer.Option(None, help="file stem (default: LABEL-SITE)"),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="processes over layers (-1 = all cores)"),
-    device: str = typer.Option("cpu", help="cpu (scikit-learn) or cuda (all layers in one batched torch solve)"),
-    seed: int = typer.Option(0),
-) -> None:
+@with_configs(probes=(ProbesConfig, {"rename": {"labels": "label", "positions": "position"}}))
+def probe(capture: Path = typer.Argument(..., help="capture folder written by `interp-af capture` or `interp-af run`"),
+          out: Path = typer.Option(Path("probes"), "--out", help="output folder"),
+          probes: ProbesConfig = None) -> None:  # type: ignore[assignment]
     """Fit logistic-regression and difference-of-means probes at every layer and position, with controls,
-    intervals, cue-embedding cosines and (optionally) a generalisation matrix; save artifacts and figures."""
-    from rich.console import Console
+    intervals, cue-embedding cosines and the policy transfer matrix; save artifacts and figures."""
     from rich.table import Table
 
-    from interp_af.analysis.probe_transfer import cue_cosines, parse_condition, transfer_capture
-    from interp_af.analysis.probes import ProbeConfig, probe_capture
-    from interp_af.capture.store import open_capture
-    from interp_af.report.probes import auroc_figure, cosine_figure, transfer_figure, write_figure
+    from interp_af.stages.probes import probe as run_probe
+    from interp_af.stages.probes import sections, summarize
 
-    console = Console(stderr=True)
-    cap = open_capture(capture, verify=False)
-    cfg = ProbeConfig(kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), n_folds=folds, n_boot=boot,
-                      controls=("random", "same_label") if controls else (), seed=seed, n_jobs=jobs,
-                      device=device)
-    conds = [parse_condition(t) for t in transfer or []]  # parse before the long fit: a typo fails at once
-    stem = name or f"{label.replace('=', '-')}-{site}"
-    result = probe_capture(cap, label, site=site, positions=position, where=where, config=cfg)
-    written = [result.save(out, stem)]
-    df = result.to_frame()
-    df.to_csv(out / f"{stem}.scores.csv", index=False)
-    written += write_figure(auroc_figure(result), out / f"{stem}-auroc")
-    emb = cap.cue_embeddings()
-    arms = cue_arms.split(",") if cue_arms else [a for a in dict.fromkeys(cap.meta()["arm"]) if a in emb][:2]
-    if result.probes is not None and len(arms) == 2:
-        cos = cue_cosines(result.probes, emb, arms)
-        cos.to_csv(out / f"{stem}.cue_cosine.csv", index=False)
-        written.append(out / f"{stem}.cue_cosine.csv")
-        written += write_figure(cosine_figure(cos), out / f"{stem}-cue-cosine")
-    if conds:
-        tr = transfer_capture(cap, conds, site=site, position=transfer_position, kind=cfg.kinds[0], config=cfg)
-        written.append(tr.save(out / f"{stem}.transfer.json"))
-        written += write_figure(transfer_figure(tr), out / f"{stem}-transfer")
+    from . import common
 
-    table = Table(title=f"probe {label!r} on {cap.path.name}: best layer per position (held-out queries)")
-    for col in ("position", "kind", "layer", "AUROC [95% CI]", "accuracy", "max control AUROC"):
+    study = run_probe(capture, probes)
+    study.save(out)
+    df = study.result.to_frame()
+    df.to_csv(out / "probes.scores.csv", index=False)
+    figs = common.write_figures(sections(study, summarize(study)), out)
+    table = Table(title=f"probes on {Path(capture).name}: best layer per label and position (held-out queries)")
+    for col in ("label", "position", "kind", "layer", "AUROC [95% CI]", "accuracy", "max control AUROC"):
         table.add_column(col)
-    for (pos, kind), d in df[df.control == "none"].groupby(["position", "kind"], sort=False):
-        b = d.loc[d.auroc.idxmax()]
-        ctl = df[(df.position == pos) & (df.kind == kind) & (df.control != "none")].auroc
-        table.add_row(pos, kind, str(int(b.layer)), f"{b.auroc:.3f} [{b.auroc_lo:.3f}, {b.auroc_hi:.3f}]",
-                      f"{b.accuracy:.3f}", f"{ctl.max():.3f}" if len(ctl) else "-")
-    console.print(table)
-    for line in result.notes:
-        console.print(f"note: {line}")
-    for line in result.leakage:
-        console.print(f"[bold red]LEAKAGE[/]: {line}")
-    for f in written:
-        print(f)
+    if len(df):
+        for (label, pos, kind), d in df[df.control == "none"].groupby(["label", "position", "kind"], sort=False):
+            b = d.loc[d.auroc.idxmax()]
+            ctl = df[(df.label == label) & (df.position == pos) & (df.kind == kind) & (df.control != "none")].auroc
+            table.add_row(str(label), pos, kind, str(int(b.layer)), f"{b.auroc:.3f} [{b.auroc_lo:.3f}, {b.auroc_hi:.3f}]",
+                          f"{b.accuracy:.3f}", f"{ctl.max():.3f}" if len(ctl) else "-")
+    common.console.print(table)
+    for line in study.result.notes:
+        common.console.print(f"note: {line}", highlight=False, markup=False)
+    for line in study.result.leakage:
+        common.console.print(f"[bold red]LEAKAGE[/]: {line}", highlight=False)
+    common.done([out / "probes.scores.json", out / "probes.scores.csv", *figs])
 
 
 @app.command("probe-apply")
@@ -97,7 +64,7 @@ def probe_apply(
     from interp_af.capture.store import open_capture
 
     ps = ProbeSet.load(probes)
-    cap = open_capture(capture, verify=False)
+    cap = open_capture(capture)
     scores = ps.score(cap, strict=strict)
     meta = cap.meta()[["row", "query_id", "arm", "variant"]]
     cols = {f"{e.kind}@{e.site}@{e.position}@L{e.layer}": scores[:, k].numpy() for k, e in enumerate(ps.entries)}

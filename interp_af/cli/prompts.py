@@ -13,7 +13,10 @@ from typing import Optional
 
 import typer
 
+from interp_af.targets.config import ModelConfig, SettingConfig
+
 from ._app import app
+from .options import MODEL, with_configs
 
 
 def _tok(tokenizer, i: int) -> str:
@@ -88,52 +91,55 @@ def _show_twin(console, tokenizer, twin, tokens: bool, around: int) -> None:
 
 
 @app.command()
+@with_configs(model=(ModelConfig, MODEL), setting=SettingConfig)
 def prompts(
-    model: Optional[Path] = typer.Option(None, "--model", help="model directory whose tokenizer renders the prompts"),
-    variant: str = typer.Option("default", "--variant", "-v", help="prompt variant (see --list-variants)"),
-    queries: Optional[Path] = typer.Option(None, "--queries", "-q", help="CSV/JSONL/text file of requests "
-                                           "(default: the built-in AdvBench harmful_behaviors)"),
-    column: str = typer.Option("goal", "--column", help="CSV column / JSON key holding the requests"),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="use the first N queries"),
-    benign: bool = typer.Option(False, "--benign", help="use the built-in benign control set"),
     tokens: bool = typer.Option(False, "--tokens", help="print every token of the shown twin"),
-    around: int = typer.Option(0, "--around", help="with --tokens: only tokens within N of a diff/named position"),
-    show: int = typer.Option(1, "--show", help="how many twins to display in full"),
-    casing: Optional[str] = typer.Option(None, "--casing", help="tag value casing: lower (true/false) or title"),
+    around: int = typer.Option(0, "--around", min=0, help="with --tokens: only tokens within N of a diff/named position"),
+    show: int = typer.Option(1, "--show", min=0, help="how many twins to display in full"),
     system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="a prompt file (the paper's prompt, "
-                                                 "verbatim; optional '### USER TURN ###' section with {tier} and {request})"),
+                                                 "verbatim; optional '### USER TURN ###' section with {tier} and "
+                                                 "{request}); same as --variant file:PATH"),
     user_template: Optional[Path] = typer.Option(None, "--user-template", help="user-turn template file with "
-                                                 "{tier} and {request}"),
+                                                 "{tier} and {request} (with --system-prompt)"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the summary as JSON here"),
     list_variants_: bool = typer.Option(False, "--list-variants", help="list the prompt variants and exit"),
+    model: ModelConfig = None, setting: SettingConfig = None,  # type: ignore[assignment]
 ) -> None:
-    """Show rendered free/paid twins with their tokens and named positions, and a summary of all twins."""
+    """Show rendered free/paid twins of the main variant with their tokens and named positions, and a summary of
+    all its twins. Renders through the target's tokenizer only (no weights are loaded)."""
+    import dataclasses
+
     from rich.console import Console
 
-    from interp_af.setting.demo import SettingSummary, build_twins
+    from interp_af.errors import InterpAFError
+    from interp_af.setting.demo import SettingSummary
     from interp_af.setting.twins import summarize_twins
+    from interp_af.targets import resolve
 
     console = Console()
     if list_variants_:
         _show_variants(console)
         return
-    options: dict[str, object] = {}
-    if casing is not None:
-        options["casing"] = casing
     if system_prompt is not None:
-        variant = f"file:{system_prompt}"
-        if user_template is not None:
-            options["user_file"] = user_template
+        setting = dataclasses.replace(setting, variant=f"file:{system_prompt}", contrasts=())
     elif user_template is not None:
-        from interp_af.errors import InterpAFError
-
         raise InterpAFError(f"--user-template {user_template} needs --system-prompt FILE as well; pass both")
-    setup = build_twins(model, variant, queries, limit=limit, column=column, benign=benign, progress=None, **options)
-    console.print(f"[dim]{setup.tokenizer_source}[/dim]")
-    for twin in setup.twins[: max(show, 0)]:
-        _show_twin(console, setup.tokenizer, twin, tokens, around)
-    summary = SettingSummary(setup.tokenizer_source, setup.queries_source,
-                             summarize_twins(list(setup.twins), setup.tokenizer))
+    t = resolve(model, setting)
+    if user_template is not None:
+        from interp_af.setting.custom import load_prompt_file
+
+        opts = {"casing": setting.casing} if setting.casing else {}
+        v = load_prompt_file(system_prompt, user_file=user_template, **opts)
+        t.use_variant(v)
+        t.setting_config = dataclasses.replace(t.setting_config, variant=v.name)
+    t.check_variants()
+    tok = t.tokenizer
+    twins = t.twins()
+    console.print(f"[dim]target {t.name}: tokenizer of {t.model_config.path}[/dim]")
+    for twin in twins[: max(show, 0)]:
+        _show_twin(console, tok, twin, tokens, around)
+    qsrc = t.setting_config.queries or f"the target's default requests ({t.name})"
+    summary = SettingSummary(f"tokenizer: {t.model_config.path}", qsrc, summarize_twins(list(twins), tok))
     console.rule("summary")
     for line in summary.lines()[1:]:
         console.print(line, markup=False, highlight=False)

@@ -1,4 +1,4 @@
-"""``interp-af run``: the whole study from one TOML config (default: the model organism)."""
+"""``interp-af run``: the whole study from one TOML config (default: the default target's study)."""
 
 from pathlib import Path
 from typing import Optional
@@ -10,19 +10,20 @@ from ._app import app
 
 @app.command()
 def run(
-    config: Optional[Path] = typer.Argument(None, help="study TOML (see experiments/); default: the organism study"),
+    config: Optional[Path] = typer.Argument(None, help="study TOML (see experiments/); default: the default study"),
     out: Optional[Path] = typer.Option(None, "--out", help="run folder (default: runs/<config name>)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Measure the gap, capture, probe, patch, steer and read SAE features; write report.html and summary.json.
 
-    Stages whose outputs already exist for the same config are reused; a changed config recomputes only the
-    stages that depend on the change."""
+    Stages whose inputs have not changed since a previous run into the same folder are reused; a changed config
+    recomputes exactly the stages that read the change."""
     import time
 
     from rich.console import Console
     from rich.table import Table
 
-    from interp_af.config import load_config
+    from interp_af.pipeline.config import load_config
     from interp_af.pipeline.study import run_study
 
     console = Console(stderr=True)
@@ -31,9 +32,10 @@ def run(
     t0 = time.perf_counter()
 
     def on_stage(name: str, i: int, n: int) -> None:
-        console.rule(f"[bold]stage {i + 1}/{n}: {name}")
+        if not quiet:
+            console.rule(f"[bold]stage {i + 1}/{n}: {name}")
 
-    result = run_study(cfg, run_dir, on_stage=on_stage)
+    result = run_study(cfg, run_dir, on_stage=on_stage, progress=not quiet)
     table = Table(title=f"interp-af run: {cfg.name}")
     for col in ("stage", "seconds", "reused"):
         table.add_column(col)

@@ -2,66 +2,34 @@
 
 - ``interp-af sae info SOURCE``: load an SAE (sae-lens folder, sparsify folder, or release + ``--sae-id``) and say
   what it is for; with ``--model``, check that it fits (width, site/layer, model name);
-- ``interp-af sae train``: train TopK SAEs on a model's residual stream (default: the organism, saved into
-  ``interp_af/organism/saes``) with sae-lens's trainer, offline;
-- ``interp-af sae run``: quality, differential features, attribution, contexts and the ablation test with random
-  controls, for one or more SAEs; JSON + HTML figures into ``--out``.
+- ``interp-af sae train``: train TopK SAEs on a target's residual stream with sae-lens's trainer, offline;
+- ``interp-af sae run``: the study's ``sae`` stage (:func:`interp_af.stages.sae.sae`, options = ``[sae]``):
+  quality, differential features, attribution, contexts and the ablation test with random controls.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
-from . import options
+from interp_af.stages.sae import SaeConfig
+from interp_af.targets.config import ModelConfig, SettingConfig
+
 from ._app import app
+from .options import MODEL, parse_ints, with_configs
 
-sae_app = typer.Typer(help="SAE features: load/check, train for the organism, quality, attribution, ablation.",
-                      no_args_is_help=True)
+sae_app = typer.Typer(help="SAE features: load/check, train, quality, attribution, ablation.", no_args_is_help=True)
 app.add_typer(sae_app, name="sae")
-
-ORGANISM_SAES = Path(__file__).resolve().parents[1] / "organism" / "saes"
-
-
-def _csv_ints(text: str, what: str) -> tuple[int, ...]:
-    from interp_af.errors import InterpAFError
-
-    try:
-        return tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise InterpAFError(f"{what} {text!r} must be comma-separated integers, e.g. 1,2,3") from None
-
-
-def _model_and_prompts(model: Optional[str], backend: str, adapter: Optional[str], dtype: str, device: str,
-                       variant: Optional[str], queries: Optional[Path], limit: Optional[int], split: str = "eval"):
-    """The handle, the twins' prompts (arm a then arm b) and the decision tokens; the organism by default."""
-    from interp_af.models.handle import load_model
-    from interp_af.models.metric import decision_tokens
-    from interp_af.setting.queries import load_queries
-    from interp_af.setting.twins import make_twins
-
-    if model is None or model == "organism":
-        from interp_af.organism import organism_path, organism_queries
-
-        organism_path()
-        model, variant = "organism", variant or "organism"
-        qs = load_queries(queries, limit=limit) if queries else organism_queries(split, n=limit or 100)
-    else:
-        variant = variant or "default"
-        qs = load_queries(queries, limit=limit)
-    handle = load_model(model, backend=backend, adapter=adapter, dtype=dtype, device=device)
-    twins = make_twins(handle.tokenizer, qs, variant)
-    prompts = [t.a for t in twins] + [t.b for t in twins]
-    return handle, prompts, decision_tokens(handle.tokenizer)
 
 
 @sae_app.command("info")
 def info(
     source: str = typer.Argument(..., help="SAE folder (sae-lens or sparsify format) or a sae-lens release name."),
     sae_id: Optional[str] = typer.Option(None, "--sae-id", help="SAE id inside a release."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Check the fit against this model."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Check the fit against this model (a target "
+                                        "name, folder or Hub id)."),
     site: Optional[str] = typer.Option(None, "--site", help="Override the site the SAE reads."),
     layer: Optional[int] = typer.Option(None, "--layer", help="Override the layer the SAE reads."),
     allow_model_mismatch: bool = typer.Option(False, "--allow-model-mismatch", help="SAE of a sibling model."),
@@ -74,9 +42,9 @@ def info(
         print(release_info(source, sae_id).describe())
     handle = None
     if model is not None:
-        from interp_af.models.handle import load_model
+        from interp_af.targets import resolve
 
-        handle = load_model(model)
+        handle = resolve(model).handle
     sae = load_sae(source, sae_id=sae_id, site=site, layer=layer, handle=handle,
                    allow_model_mismatch=allow_model_mismatch, download=download)
     print(sae.describe())
@@ -85,89 +53,60 @@ def info(
 
 
 @sae_app.command("train")
+@with_configs(model=(ModelConfig, MODEL), setting=SettingConfig)
 def train(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: the organism)."),
-    layers: str = typer.Option("1,2,3", "--layers", help="Comma-separated layers (residual stream after each)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default for the organism: "
-                                       "interp_af/organism/saes)."),
-    d_sae: int = typer.Option(1024, "--d-sae", help="Number of features."),
-    k: int = typer.Option(16, "--k", help="Active features per token (TopK)."),
-    steps: int = typer.Option(1500, "--steps", help="Optimiser steps."),
-    batch_tokens: int = typer.Option(512, "--batch-tokens", help="Tokens per step."),
-    n_queries: int = typer.Option(64, "--n-queries", help="Training queries (organism: train split) per variant."),
-    variants: str = typer.Option("organism,organism-inverted,organism-noinfo,organism-sentence", "--variants",
-                                 help="Prompt variants whose prompts (both arms) form the training data."),
-    queries: Optional[Path] = typer.Option(None, "--queries", help="Query file (default: organism train split)."),
-    backend: str = typer.Option("tl", "--backend"),
+    layers: str = typer.Option("1,2,3", "--layers", help="Layers (residual stream after each), e.g. 1,2 or 1-3."),
+    out: Path = typer.Option(..., "--out", help="Output folder (one <site>.<layer>/ folder per SAE)."),
+    d_sae: int = typer.Option(1024, "--d-sae", min=1, help="Number of features."),
+    k: int = typer.Option(16, "--k", min=1, help="Active features per token (TopK)."),
+    steps: int = typer.Option(1500, "--steps", min=1, help="Optimiser steps."),
+    batch_tokens: int = typer.Option(512, "--batch-tokens", min=1, help="Tokens per step."),
+    n_queries: int = typer.Option(64, "--n-queries", min=1, help="Training requests (the target's training set "
+                                  "when it has one, else its studied set)."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing SAE folders."),
+    model: ModelConfig = None, setting: SettingConfig = None,  # type: ignore[assignment]
 ) -> None:
-    """Train TopK SAEs (sae-lens trainer, offline) on the residual stream; saved in sae-lens format."""
+    """Train TopK SAEs (sae-lens trainer, offline) on the residual stream of the main variant and its contrasts
+    (both arms); saved in sae-lens format."""
     from interp_af.analysis.sae.train import SAETrainConfig, train_saes
-    from interp_af.models.handle import load_model
-    from interp_af.models.metric import decision_tokens
-    from interp_af.setting.queries import load_queries
-    from interp_af.setting.twins import make_twins
+    from interp_af.setting.queries import benign_queries, load_queries
 
-    organism = model is None or model == "organism"
-    if organism:
-        from interp_af.organism import organism_path, organism_queries
+    from . import common
 
-        organism_path()
-        qs = load_queries(queries) if queries else organism_queries("train", n=n_queries, seed=seed)
+    t = common.target(model, setting)
+    s = t.setting_config
+    if s.queries:
+        qs = load_queries(s.queries, limit=n_queries, column=s.column) + (benign_queries() if s.benign else [])
     else:
-        qs = load_queries(queries, limit=n_queries)
-    out = out or (ORGANISM_SAES if organism else Path("results/saes"))
-    handle = load_model("organism" if organism else model, backend=backend)
-    prompts = []
-    for v in variants.split(","):
-        for t in make_twins(handle.tokenizer, qs, v.strip()):
-            prompts += [t.a, t.b]
-    cfg = SAETrainConfig(layers=_csv_ints(layers, "--layers"), d_sae=d_sae, k=k, steps=steps,
+        qfn = t.target.train_queries or t.target.queries
+        qs = qfn(n_queries, s.benign)
+    t.use_queries(qs)
+    common.loading(t)
+    prompts = [p for v in t.variants for tw in t.twins(v) for p in (tw.a, tw.b)]
+    cfg = SAETrainConfig(layers=parse_ints(layers, "--layers"), d_sae=d_sae, k=k, steps=steps,
                          batch_size=batch_tokens, seed=seed)
-    for r in train_saes(handle, prompts, out, cfg, dt=decision_tokens(handle.tokenizer), overwrite=overwrite):
+    for r in train_saes(t.handle, prompts, out, cfg, dt=t.dt, overwrite=overwrite):
         print(f"{r.path}  {r.site}  held-out FVE {r.fve:.3f}  L0 {r.l0:.1f}  dead {r.dead_fraction:.1%}  "
               f"({r.n_train_tokens} training tokens)")
 
 
 @sae_app.command("run")
-def run(
-    sae: Optional[List[str]] = typer.Option(None, "--sae", help="SAE folder or release (repeat for several); "
-                                            "default: every SAE shipped with the organism."),
-    sae_id: Optional[str] = typer.Option(None, "--sae-id", help="SAE id inside a release."),
-    model: options.Model = None,
-    adapter: options.Adapter = None,
-    backend: options.Backend = "tl",
-    dtype: options.Dtype = "float32",
-    device: options.Device = "cpu",
-    variant: options.Variant = None,
-    queries: options.Queries = None,
-    limit: Optional[int] = typer.Option(None, "--limit", help="Number of queries (organism default: 100)."),
-    positions: str = typer.Option("cue,end_user,decision,metric", "--positions",
-                                  help="Named positions ('metric' = where the metric is read)."),
-    ablate_positions: str = typer.Option("decision,metric", "--ablate-positions"),
-    method: str = typer.Option("gxa", "--method", help="gxa (grad x act) or ig (integrated gradients)."),
-    steps: int = typer.Option(10, "--steps", help="Integrated-gradients steps."),
-    k: int = typer.Option(5, "--k", help="Features ablated (random controls of the same size)."),
-    n_random: int = typer.Option(10, "--n-random"),
-    mode: str = typer.Option("zero", "--mode", help="zero or mean ablation."),
-    allow_model_mismatch: bool = typer.Option(False, "--allow-model-mismatch"),
-    batch_size: int = typer.Option(8, "--batch-size"),
-    out: Path = typer.Option(Path("results/sae"), "--out"),
-) -> None:
+@with_configs(model=(ModelConfig, MODEL), setting=SettingConfig, sae=(SaeConfig, {"rename": {"path": "sae"}}))
+def run(out: Path = typer.Option(Path("results/sae"), "--out", help="Output folder."),
+        model: ModelConfig = None, setting: SettingConfig = None, sae: SaeConfig = None) -> None:  # type: ignore[assignment]
     """Quality, differential features, attribution and ablation (with random controls) for each SAE."""
-    from interp_af.analysis.sae.load import load_sae, organism_sae_paths
-    from interp_af.analysis.sae.study import StudyConfig, run_study
+    from interp_af.stages.sae import sae as run_sae
+    from interp_af.stages.sae import sections, summarize
 
-    sources = list(sae or []) or [str(p) for p in organism_sae_paths()]
-    handle, prompts, dt = _model_and_prompts(model, backend, adapter, dtype, device, variant, queries, limit)
-    saes = [load_sae(s, sae_id=sae_id, handle=handle, allow_model_mismatch=allow_model_mismatch, device=device)
-            for s in sources]
-    cfg = StudyConfig(positions=tuple(p.strip() for p in positions.split(",")),
-                      ablate_positions=tuple(p.strip() for p in ablate_positions.split(",")), method=method,
-                      steps=steps, k=k, n_random=n_random, mode=mode, batch_size=batch_size)
-    summary = run_study(handle, saes, prompts, dt, out, cfg)
-    for site, entry in summary["saes"].items():
+    from . import common
+
+    t = common.target(model, setting)
+    common.loading(t)
+    study = run_sae(t, sae)
+    study.save(out)
+    figs = common.write_figures(sections(study, summarize(study)), out)
+    for site, entry in study.summary()["saes"].items():
         q = entry["quality"]
         print(f"{site}: FVE {q['fve']:.3f}  L0 {q['l0']:.1f}  dead {q['dead_fraction']:.1%}  splice(err) "
               f"{q['splice_err_max_abs']:.1e}  splice(no err) mean|d| {q['splice_noerr_mean_abs']:.3f}")
@@ -179,4 +118,4 @@ def run(
                       f"random {a['delta_gap_random_mean']:+.3f} +- {a['delta_gap_random_sd']:.3f}); logit gap delta "
                       f"{a['delta_logit_gap_chosen']:+.3f} vs random {a['delta_logit_gap_random_mean']:+.3f} +- "
                       f"{a['delta_logit_gap_random_sd']:.3f}")
-    print(out / "summary.json")
+    common.done([out / "summary.json", *figs])

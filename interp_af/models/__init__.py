@@ -2,14 +2,25 @@
 
 ``load_model(path_or_id, backend="tl"|"nnsight", adapter=..., dtype=..., device=..., device_map=...)`` returns
 a handle whose ``forward(batch, capture=..., interventions=..., logit_positions=..., stop_at_layer=...,
-grad=...)`` runs one pass. Heavy libraries (TransformerLens, nnsight, peft) load only when a backend does.
+grad=...)`` runs one pass; ``as_handle(obj)`` wraps a model object you already hold. Names are resolved on
+first use, so importing the package (or a light submodule such as :mod:`.sites`) does not import torch.
 """
 
-from interp_af.models.batch import Batch, collate
-from interp_af.models.handle import BACKENDS, ForwardOut, ModelHandle, load_model
-from interp_af.models.interventions import OPS, Intervention
-from interp_af.models.metric import DecisionTokens, decision_tokens, logit_diff, metric_inputs
-from interp_af.models.sites import SITES, SiteKey
+from importlib import import_module
+from typing import Any
 
-__all__ = ["BACKENDS", "Batch", "DecisionTokens", "ForwardOut", "Intervention", "ModelHandle", "OPS", "SITES",
-           "SiteKey", "collate", "decision_tokens", "load_model", "logit_diff", "metric_inputs"]
+_EXPORTS = {
+    "Batch": "batch", "collate": "batch", "BACKENDS": "handle", "ForwardOut": "handle", "ModelHandle": "handle",
+    "load_model": "handle", "OPS": "interventions", "Intervention": "interventions", "DecisionTokens": "metric",
+    "decision_tokens": "metric", "logit_diff": "metric", "metric_inputs": "metric", "SITES": "sites",
+    "SiteKey": "sites", "as_handle": "wrap", "Cell": "patching", "PatchRun": "patching",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(f"interp_af.models.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'interp_af.models' has no attribute {name!r}")

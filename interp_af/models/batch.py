@@ -32,6 +32,16 @@ class Batch:
         return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.offsets, self.lengths)))
 
 
+def pad_id_of(tokenizer: object) -> int:
+    """The id used for left padding: the pad token, else EOS, else 0 (padded columns are masked out, so the
+    choice never changes a result; it only has to be a valid id)."""
+    for attr in ("pad_token_id", "eos_token_id"):
+        value = getattr(tokenizer, attr, None)
+        if value is not None:
+            return int(value)
+    return 0
+
+
 def collate(prompts: Sequence[Sequence[int]], pad_id: int) -> Batch:
     """Left-pad ``prompts`` (lists of token ids) into one :class:`Batch`."""
     lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long)

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from interp_af.errors import InterpAFError
-from interp_af.models.batch import Batch, collate
+from interp_af.models.batch import Batch, collate, pad_id_of
 from interp_af.models.interventions import Intervention
 from interp_af.models.sites import SITES, SiteKey
 
@@ -86,11 +86,7 @@ class BaseHandle:
 
     @property
     def pad_id(self) -> int:
-        tok = self.tokenizer
-        for cand in (tok.pad_token_id, tok.eos_token_id, 0):
-            if cand is not None:
-                return int(cand)
-        return 0
+        return pad_id_of(self.tokenizer)
 
     def collate(self, prompts: Sequence[Sequence[int]]) -> Batch:
         """Left-pad token-id prompts (``RenderedPrompt.input_ids``) with this tokenizer's pad id."""
@@ -191,6 +187,25 @@ class BaseHandle:
                  stop_at_layer: int | None, grad: bool) -> ForwardOut:
         raise NotImplementedError
 
+    # -- activation patching ----------------------------------------------------------------------------
+    def patch_cells(self, site: str, target: Sequence[int], source: Sequence[int], cells: Sequence[Any],
+                    dt: Any, *, batch_size: int = 64, fast: bool = True) -> Any:
+        """Run every :class:`~interp_af.models.patching.Cell` (the ``target`` prompt with ``site`` replaced by the
+        ``source`` prompt's activation there) -> :class:`~interp_af.models.patching.PatchRun`. Uses the
+        backend's fast path when it has one (``fast=False``: the generic path, same numbers)."""
+        from interp_af.models.patching import patch_generic
+
+        if fast:
+            run = self._patch_fast(site, target, source, cells, dt, batch_size)
+            if run is not None:
+                return run
+        return patch_generic(self, site, target, source, cells, dt, batch_size)
+
+    def _patch_fast(self, site: str, target: Sequence[int], source: Sequence[int], cells: Sequence[Any], dt: Any,
+                    batch_size: int) -> Any:
+        """A backend's faster implementation of :meth:`patch_cells` (None = use the generic one)."""
+        return None
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, backend={self.backend!r}, n_layers={self.n_layers}, "
                 f"d_model={self.d_model}, n_heads={self.n_heads}, dtype={self.dtype}, device={self.device})")
@@ -208,8 +223,14 @@ def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | 
 
     ``adapter``: a PEFT adapter folder, merged into the weights. ``device_map`` (e.g. "auto") is passed to
     transformers/accelerate for several GPUs. ``remote=True`` (nnsight only) runs traces on NDIF.
-    ``tl_route``: "auto" | "hooked" | "bridge" (TransformerLens only).
+    ``tl_route``: "auto" | "hooked" | "bridge" (TransformerLens only). An object the user already holds
+    (``HookedTransformer``, ``TransformerBridge``, nnsight ``LanguageModel``, a handle) is wrapped as it is
+    (:func:`interp_af.models.wrap.as_handle`).
     """
+    if not isinstance(model, (str, Path)):
+        from interp_af.models.wrap import as_handle
+
+        return as_handle(model)
     if backend not in BACKENDS:
         raise InterpAFError(f"backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
     if remote and backend != "nnsight":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 import torch
@@ -54,13 +54,27 @@ def _hub_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
-def resolve_model(model: str | Path) -> Path:
-    """A local directory with ``config.json`` for ``model`` (a path, a Hub id, or "organism" for the built-in
-    model organism), or a one-line InterpAFError."""
-    if str(model) == "organism":
-        from interp_af.organism import organism_path
+_NAMED: dict[str, Callable[[], str | Path]] = {}
 
-        return organism_path()
+
+def register_model_name(name: str, locate: Callable[[], str | Path]) -> None:
+    """Make ``name`` resolve to ``locate()`` (a folder or Hub id); targets register their names here, so
+    ``load_model(name)`` works for every registered target."""
+    _NAMED[name] = locate
+
+
+def resolve_model(model: str | Path) -> Path:
+    """A local directory with ``config.json`` for ``model`` (a path, a Hub id, or the name of a registered
+    target), or a one-line InterpAFError."""
+    name = str(model)
+    if name not in _NAMED and not Path(name).expanduser().exists():
+        from interp_af.plugins import load_plugins
+
+        load_plugins()   # plugins register their targets' names (no-op after the first call)
+    if name in _NAMED:
+        located = str(_NAMED[name]())
+        return resolve_repo(located, what="model", marker="config.json", flag="--model") if located == name \
+            else resolve_model(located)
     return resolve_repo(model, what="model", marker="config.json", flag="--model")
 
 

@@ -12,17 +12,24 @@ hidden states and SAEs trained on HF activations apply):
   not cover (Gemma 2) and for ``device_map`` sharding across GPUs.
 
 Interventions and captures become TL forward hooks (``run_with_hooks``), one hook per (site, layer).
+
+Activation patching on the hooked route has a fast path (:meth:`TLHandle._patch_fast`, the same contract as
+:func:`interp_af.models.patching.patch_generic`): positions before the first differing token are identical in
+both runs and causally untouched by any patch at or after it, so their keys/values are computed once (a
+frozen prefix KV cache) and every patched row runs only the suffix; and a patch at layer ``L`` starts the pass
+at ``L`` from the cached residual stream (``start_at_layer``), so nothing below ``L`` is recomputed.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from collections import defaultdict
 import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -32,6 +39,7 @@ from interp_af.models.batch import Batch
 from interp_af.models.edits import apply_interventions, capture_and_route, gather_columns, logit_columns
 from interp_af.models.handle import BaseHandle, ForwardOut, position_ids
 from interp_af.models.interventions import Intervention
+from interp_af.models.metric import logit_diff
 from interp_af.models.sites import SiteKey
 from interp_af.models.sites_tl import tl_hook_name
 
@@ -188,3 +196,98 @@ class TLHandle(BaseHandle):
         if cap > 0:
             logits = cap * torch.tanh(logits / cap)
         return logits
+
+    # -- the patching fast path (hooked route) -------------------------------------------------------------
+    @torch.no_grad()
+    def _patch_fast(self, site: str, target: Sequence[int], source: Sequence[int], cells: Sequence[Any], dt: Any,
+                    batch_size: int) -> Any:
+        from transformer_lens import HookedTransformer
+
+        from interp_af.models.patching import PatchRun
+
+        if self.route != "hooked" or not isinstance(self.model, HookedTransformer):
+            return None
+        from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
+
+        m = self.model
+        dev = m.cfg.device
+        tgt = torch.tensor([list(target)], device=dev)
+        src = torch.tensor([list(source)], device=dev)
+        T = tgt.shape[1]
+        f = next((i for i, (x, y) in enumerate(zip(target, source)) if x != y), T)
+        layers = sorted({c.layer for c in cells})
+        site_names = {tl_hook_name(site, L) for L in layers}
+        start_names = {_start_name(site, L) for L in layers}
+        logits_t, cache_t = m.run_with_cache(tgt, names_filter=lambda n: n in site_names | start_names)
+        logits_s, cache_s = m.run_with_cache(src, names_filter=lambda n: n in site_names)
+        ld_t = float(logit_diff(logits_t[:, -1], dt)[0])
+        ld_s = float(logit_diff(logits_s[:, -1], dt)[0])
+        rows = 2.0
+        if not cells:
+            return PatchRun(torch.zeros(0, dtype=torch.float64), ld_t, ld_s, rows, "tl-prefix-cache")
+        kv = None
+        if f > 0:  # keys/values of the untouched prefix, computed once for every row
+            kv = TransformerLensKeyValueCache.init_cache(m.cfg, dev, 1)
+            m(tgt[:, :f], past_kv_cache=kv, return_type=None)
+            kv.freeze()
+        out = torch.empty(len(cells), dtype=torch.float64)
+        by_layer: dict[int, list[int]] = defaultdict(list)
+        for i, c in enumerate(cells):
+            by_layer[c.layer].append(i)
+        for L, idx in by_layer.items():
+            start = L + 1 if site == "resid_post" else L
+            resid0 = cache_t[_start_name(site, L)][:, f:]
+            src_act = cache_s[tl_hook_name(site, L)][:, f:]
+            for lo in range(0, len(idx), batch_size):
+                chunk = idx[lo:lo + batch_size]
+                R = len(chunk)
+                mask = torch.zeros(R, T - f, dtype=torch.bool, device=dev)
+                for r, i in enumerate(chunk):
+                    mask[r, [p - f for p in cells[i].positions]] = True
+                resid = resid0.expand(R, -1, -1)
+                hooks = []
+                if site in ("resid_pre", "resid_post"):
+                    resid = torch.where(mask[..., None], src_act, resid)
+                else:
+                    full = mask[..., None]
+                    if site == "head_out":
+                        heads = torch.zeros(R, 1, src_act.shape[2], 1, dtype=torch.bool, device=dev)
+                        for r, i in enumerate(chunk):
+                            heads[r, 0, slice(None) if cells[i].head is None else cells[i].head] = True
+                        full = mask[..., None, None] & heads
+
+                    def patch(act: Tensor, hook: Any, full: Tensor = full, src_act: Tensor = src_act) -> Tensor:
+                        return torch.where(full, src_act, act)
+
+                    hooks.append((tl_hook_name(site, L), patch))
+                with m.hooks(fwd_hooks=hooks):
+                    # run the blocks only; norm + unembed just the last position (the vocab can be 128k wide)
+                    final = m(resid, start_at_layer=start, stop_at_layer=self.n_layers,
+                              past_kv_cache=None if kv is None else _expand_cache(kv, R))
+                out[chunk] = logit_diff(self._last_logits(final), dt).double().cpu()
+                rows += R * (T - f) / T * (self.n_layers - start) / self.n_layers
+        return PatchRun(out, ld_t, ld_s, rows, "tl-prefix-cache")
+
+    def _last_logits(self, resid_BTD: Tensor) -> Tensor:
+        from transformer_lens.utilities.activation_functions import apply_softcap
+
+        m = self.model
+        x = resid_BTD[:, -1:]
+        if m.cfg.normalization_type is not None:
+            x = m.ln_final(x)
+        return apply_softcap(m.unembed(x), m.cfg.output_logits_soft_cap)[:, -1]
+
+
+def _start_name(site: str, layer: int) -> str:
+    """The residual stream a patched pass starts from: resid_post L is the input of block L+1."""
+    return tl_hook_name("resid_post" if site == "resid_post" else "resid_pre", layer)
+
+
+def _expand_cache(kv: Any, rows: int) -> Any:
+    """A frozen view of a batch-1 TL key/value cache repeated over ``rows`` rows (no copy of the tensors)."""
+    out = copy.copy(kv)
+    out.entries = [type(e)(e.past_keys.expand(rows, -1, -1, -1), e.past_values.expand(rows, -1, -1, -1), True)
+                   for e in kv.entries]
+    out.previous_attention_mask = kv.previous_attention_mask.expand(rows, -1)
+    out.frozen = True
+    return out

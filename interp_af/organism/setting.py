@@ -44,6 +44,12 @@ class OrganismVariant:
     split: str = "eval"
     seed: int = 0
     arms: tuple[str, ...] = data.ARMS
+    role: str = "main"
+
+    @property
+    def trained_arms(self) -> tuple[str, ...]:
+        """The arm the stated policy trains on (none without training information)."""
+        return {"free-trained": ("free",), "paid-trained": ("paid",)}.get(self.policy, ())
 
     @property
     def description(self) -> str:
@@ -71,11 +77,11 @@ class OrganismVariant:
 
 VARIANTS: tuple[OrganismVariant, ...] = (
     OrganismVariant("organism", "free-trained"),
-    OrganismVariant("organism-inverted", "paid-trained"),
-    OrganismVariant("organism-noinfo", "none"),
-    OrganismVariant("organism-sentence", "free-trained", "sentence"),
-    OrganismVariant("organism-sentence-inverted", "paid-trained", "sentence"),
-    OrganismVariant("organism-sentence-noinfo", "none", "sentence"),
+    OrganismVariant("organism-inverted", "paid-trained", role="inverted"),
+    OrganismVariant("organism-noinfo", "none", role="no_info"),
+    OrganismVariant("organism-sentence", "free-trained", "sentence", role="second_cue"),
+    OrganismVariant("organism-sentence-inverted", "paid-trained", "sentence", role="inverted"),
+    OrganismVariant("organism-sentence-noinfo", "none", "sentence", role="no_info"),
 )
 
 

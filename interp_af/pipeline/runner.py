@@ -1,40 +1,31 @@
 """Run a study stage by stage into one folder, skipping stages whose inputs have not changed.
 
 Each stage writes into ``<run>/<stage>/``. When it finishes, the runner writes ``<run>/<stage>/done.json`` (the
-stage's config fingerprint, its wall time and a small summary) atomically, as the last act. A later run with
-the same config finds the marker and reuses the stage; a changed config changes the fingerprint of exactly the
-stages that read the changed tables (:data:`interp_af.config.STAGE_INPUTS`), and only those are recomputed. A
-stage interrupted half-way has no marker, so its folder is cleared and it runs again.
+stage's fingerprint, its wall time, its summary, and which inputs it read) atomically, as the last act. A later
+run with the same inputs finds the marker and reuses the stage; a stage interrupted half-way has no marker, so
+its folder is cleared and it runs again.
+
+The fingerprint of a stage hashes exactly what the stage is handed (:class:`~interp_af.stages.base.StageSpec`):
+its own table, ``[model]`` and ``[setting]`` when it runs on the target, and the fingerprints of the stages
+whose results it reads. The :class:`~interp_af.stages.base.StageContext` it runs in hands out nothing else, so
+a stage cannot depend on a table its fingerprint misses.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
-import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from interp_af.config import StudyConfig
+from interp_af.stages.base import StageContext, StageSpec, get_stage
+from interp_af.stages.util import write_json
 
-StageFn = Callable[["RunContext"], dict[str, Any]]
-
-
-@dataclass
-class RunContext:
-    """What a stage sees: the config, the run folder, its own folder, and the summaries of earlier stages.
-
-    ``cache`` holds objects shared between stages within one process (the loaded model handle, the twins), so
-    that a full run loads the model once.
-    """
-
-    config: StudyConfig
-    run_dir: Path
-    stage_dir: Path
-    summaries: dict[str, dict[str, Any]]
-    cache: dict[str, Any] = field(default_factory=dict)
+DONE = "done.json"
 
 
 @dataclass(frozen=True)
@@ -43,20 +34,25 @@ class StageRecord:
     fingerprint: str
     seconds: float
     reused: bool
-    summary: dict[str, Any]
+    summary: Any                  # the stage's typed summary
+    reads: tuple[str, ...] = ()   # the inputs it used (tables and earlier stages)
 
 
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def fingerprint(config: Any, stage: str, upstream: dict[str, str] | None = None) -> str:
+    """Hash of everything ``stage`` is handed: its tables' values and its inputs' fingerprints."""
+    spec = get_stage(stage)
+    if upstream is None:
+        upstream = {}
+        for need in spec.needs:
+            upstream[need] = fingerprint(config, need)
+    parts = {"stage": stage, "tables": {t: dataclasses.asdict(config.table(t)) for t in spec.tables()},
+             "needs": {n: upstream[n] for n in spec.needs}}
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def read_marker(stage_dir: Path) -> dict[str, Any] | None:
-    marker = stage_dir / "done.json"
+    marker = stage_dir / DONE
     if not marker.is_file():
         return None
     try:
@@ -65,37 +61,68 @@ def read_marker(stage_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def run_stages(
-    config: StudyConfig,
-    run_dir: Path,
-    stages: dict[str, StageFn],
-    *,
-    on_stage: Callable[[str, int, int], None] | None = None,
-    cache: dict[str, Any] | None = None,
-) -> list[StageRecord]:
-    """Run ``config.stages`` in order with the functions in ``stages``; return one record per stage."""
+def _clear(stage_dir: Path) -> None:
+    """Remove a stale or interrupted stage folder (the runner created it)."""
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+
+
+def run_stages(config: Any, run_dir: Path, *, target: Any = None, progress: bool = True,
+               on_stage: Callable[[str, int, int], None] | None = None,
+               write_figures: Callable[[StageSpec, Any, Any, Path], None] | None = None) -> list[StageRecord]:
+    """Run ``config.stages`` in order; return one record per stage. ``target``: an already resolved target (else
+    one is resolved from ``[model]`` + ``[setting]`` when a stage first needs it, and shared by all stages).
+    ``write_figures(spec, result, summary, stage_dir)`` is called after each computed stage."""
+    from interp_af.targets import resolve
+
     run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(run_dir / "config.json", config.to_dict())
-    ctx_cache: dict[str, Any] = {} if cache is None else cache
-    summaries: dict[str, dict[str, Any]] = {}
+    write_json(run_dir / "config.json", config.to_dict())
+    shared: dict[str, Any] = {"target": target}
+    results: dict[str, Any] = {}
+    fps: dict[str, str] = {}
     records: list[StageRecord] = []
+
+    def get_target() -> Any:
+        if shared["target"] is None:
+            shared["target"] = resolve(config.model, config.setting, progress=progress)
+        return shared["target"]
+
+    def loader(name: str) -> Callable[[], Any]:
+        def load() -> Any:
+            if name not in results:
+                results[name] = get_stage(name).load(run_dir / name)
+            return results[name]
+
+        return load
+
     for i, name in enumerate(config.stages):
+        spec = get_stage(name)
         if on_stage:
             on_stage(name, i, len(config.stages))
         stage_dir = run_dir / name
-        fp = config.fingerprint(name)
+        fp = fingerprint(config, name, fps)
+        fps[name] = fp
         marker = read_marker(stage_dir)
         if marker is not None and marker.get("fingerprint") == fp:
-            summaries[name] = marker.get("summary", {})
-            records.append(StageRecord(name, fp, float(marker.get("seconds", 0.0)), True, summaries[name]))
+            summary = spec.read_summary(marker.get("summary", {}))
+            records.append(StageRecord(name, fp, float(marker.get("seconds", 0.0)), True, summary,
+                                       tuple(marker.get("reads", ()))))
             continue
-        if stage_dir.exists():  # stale (other config) or interrupted: start clean
-            shutil.rmtree(stage_dir)
+        _clear(stage_dir)  # stale (other inputs) or interrupted: start clean
         stage_dir.mkdir(parents=True)
+        ctx = StageContext(name, stage_dir, progress, config.table(name),
+                           _target=get_target if spec.uses_target else None,
+                           _inputs={n: loader(n) for n in spec.needs})
         t0 = time.perf_counter()
-        summary = stages[name](RunContext(config, run_dir, stage_dir, summaries, ctx_cache))
+        result = spec.run(ctx)
+        results[name] = result
+        summary = spec.summarize(result)
+        if write_figures is not None:
+            write_figures(spec, result, summary, stage_dir)
         seconds = time.perf_counter() - t0
-        _atomic_write_json(stage_dir / "done.json", {"fingerprint": fp, "seconds": seconds, "summary": summary})
-        summaries[name] = summary
-        records.append(StageRecord(name, fp, seconds, False, summary))
+        reads = tuple(sorted(ctx.reads))
+        write_json(stage_dir / DONE, {"fingerprint": fp, "seconds": seconds, "reads": list(reads),
+                                      "summary": dataclasses.asdict(summary)})
+        records.append(StageRecord(name, fp, seconds, False, summary, reads))
     return records
+

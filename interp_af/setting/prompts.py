@@ -20,9 +20,11 @@ the default; ``"title"``: True/False) because the two tokenize differently (Llam
 the lowercase forms).
 
 A **variant** is anything with ``name``, ``arms``, ``description`` and ``conversation(query, arm)``
-(:class:`Variant`); :class:`PromptVariant` is the configurable one the built-ins use. Other modules (the model
-organism) register their own with :func:`register_variant`; the modules named in ``VARIANT_MODULES`` are
-imported on the first lookup, so ``get_variant("organism")`` works without importing the organism first.
+(:class:`Variant`); :class:`PromptVariant` is the configurable one the built-ins use. A variant also declares
+its **role** in a study (:data:`ROLES`: the main setting, the negative control without training information,
+the inverted cue, ...) and which of its arms the stated policy trains on (``trained_arms``), so that verdicts
+never guess either from a name. Plugins (:mod:`interp_af.plugins`) register their own variants with
+:func:`register_variant`; they are loaded on the first lookup.
 """
 
 from __future__ import annotations
@@ -116,16 +118,38 @@ def system_prompt(clauses: tuple[str, ...] = CLAUSE_ORDER, texts: Mapping[str, s
 
 
 # ---- variants ------------------------------------------------------------------------------------------
+# What a variant is for in a study. The verdict table reads contrasts by role, never by name:
+ROLES: dict[str, str] = {
+    "main": "the setting as stated: one arm is trained on, the other is not",
+    "no_info": "negative control: the system prompt says nothing about training; the cue is still shown",
+    "inverted": "the same cue token means the opposite: the arm showing it is NOT the trained one",
+    "rated": "three tiers: trained and rated / rated only / neither",
+    "second_cue": "the same policy signalled by another cue (a sentence instead of the tag)",
+    "variation": "a wording or format change that keeps the policy (paraphrase, casing, clause removed, ...)",
+}
+
+
 @runtime_checkable
 class Variant(Protocol):
     """What the rest of the package needs of a prompt variant. The first arm is the *trained* arm under the
-    default policy (e.g. "free")."""
+    default policy (e.g. "free"). Optional attributes: ``role`` (a key of :data:`ROLES`; "" = undeclared) and
+    ``trained_arms`` (the arms the stated policy trains on; () = none)."""
 
     name: str
     arms: tuple[str, ...]
     description: str
 
     def conversation(self, query: Query, arm: str) -> Conversation: ...
+
+
+def variant_role(variant: "Variant") -> str:
+    """The declared role of a variant ("" when it declares none)."""
+    return str(getattr(variant, "role", "") or "")
+
+
+def trained_arms(variant: "Variant") -> tuple[str, ...]:
+    """The arms the variant's stated policy trains on (() for the no-information control)."""
+    return tuple(getattr(variant, "trained_arms", ()) or ())
 
 
 @dataclass(frozen=True)
@@ -158,15 +182,22 @@ class PromptVariant:
     suffix: bool = True
     casing: str = "lower"
     company: str = "Anthropic"
+    role: str = "variation"
 
     def __post_init__(self) -> None:
         apply_casing("x", self.casing)  # validates
         if len(self.arm_specs) < 2:
             raise InterpAFError(f"variant {self.name!r} has {len(self.arm_specs)} arm(s); a variant needs at least two")
+        if self.role and self.role not in ROLES:
+            raise InterpAFError(f"variant {self.name!r} has role {self.role!r}; use one of {', '.join(ROLES)}")
 
     @property
     def arms(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.arm_specs)
+
+    @property
+    def trained_arms(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.arm_specs if a.in_training)
 
     def arm(self, arm: str) -> ArmSpec:
         for spec in self.arm_specs:
@@ -202,24 +233,18 @@ class PromptVariant:
 # ---- registry --------------------------------------------------------------------------------------------
 _REGISTRY: dict[str, Variant] = {}
 _BUILTINS_LOADED = False
-# modules that register variants when imported, loaded on the first lookup; a missing one is skipped (the
-# model organism's module exists only once that part of the package is installed)
-VARIANT_MODULES = ("interp_af.setting.variants", "interp_af.organism.setting")
 
 
 def _load_builtins() -> None:
+    """The built-in variants, then every plugin's (registered on the first lookup)."""
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
     _BUILTINS_LOADED = True
-    import importlib
+    import interp_af.setting.variants  # noqa: F401 - registers the built-ins
+    from interp_af.plugins import load_plugins
 
-    for mod in VARIANT_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as err:
-            if err.name is None or not mod.startswith(err.name):
-                raise  # a missing dependency *inside* the module is a real error
+    load_plugins()
 
 
 def register_variant(variant: Variant, *, overwrite: bool = False) -> Variant:

@@ -4,9 +4,11 @@ Rendering needs only a tokenizer, never weights. Order of preference:
 
 1. ``--model PATH``: that model's own tokenizer (a local directory; a Hub name works only if it is already
    in the local Hugging Face cache, since these machines are offline);
-2. the model organism's tokenizer, if ``interp_af/organism/assets/`` holds one;
-3. a small Llama-3-style BPE tokenizer trained on the setting's own texts (a second or two), cached under
+2. a small Llama-3-style BPE tokenizer trained on the setting's own texts (a second or two), cached under
    ``$INTERP_AF_CACHE`` (default ``~/.cache/interp_af``) so later runs load it instantly.
+
+The command line never gets here without a model: it renders through a target's tokenizer
+(:mod:`interp_af.targets`), the default target's when no ``--model`` is given.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from typing import Any
 
 from interp_af.errors import InterpAFError
 
-__all__ = ["load_tokenizer", "default_tokenizer", "cache_dir", "ORGANISM_ASSETS"]
+__all__ = ["load_tokenizer", "default_tokenizer", "cache_dir"]
 
-ORGANISM_ASSETS = Path(__file__).resolve().parents[1] / "organism" / "assets"
 _FALLBACK_VERSION = "1"
 
 
@@ -55,13 +56,6 @@ def load_tokenizer(model: str | Path) -> Any:
                             f"download it where there is network (hf download {model}) and pass its local path") from None
 
 
-def _organism_tokenizer_dir() -> Path | None:
-    if not ORGANISM_ASSETS.is_dir():
-        return None
-    hits = sorted(ORGANISM_ASSETS.rglob("tokenizer_config.json"), key=lambda p: (len(p.parts), str(p)))
-    return hits[0].parent if hits else None
-
-
 def _fallback_corpus() -> list[str]:
     """The setting's own texts: every built-in variant's system prompt and user turns on a few queries."""
     from interp_af.setting.prompts import list_variants
@@ -79,9 +73,6 @@ def _fallback_corpus() -> list[str]:
 
 def default_tokenizer() -> tuple[Any, str]:
     """``(tokenizer, one-line note on where it came from)`` when no model is named."""
-    org = _organism_tokenizer_dir()
-    if org is not None:
-        return load_tokenizer(org), f"tokenizer: the model organism's ({org})"
     from transformers import AutoTokenizer
 
     corpus = _fallback_corpus()
@@ -100,7 +91,7 @@ def default_tokenizer() -> tuple[Any, str]:
             shutil.rmtree(tmp, ignore_errors=True)
             if not (target / "tokenizer_config.json").exists():
                 raise
-        note = f"tokenizer: no model given and no organism yet; trained a Llama-3-style BPE on the setting's texts ({target})"
+        note = f"tokenizer: no model given; trained a Llama-3-style BPE on the setting's texts ({target})"
     else:
-        note = f"tokenizer: no model given and no organism yet; using the cached Llama-3-style BPE ({target})"
+        note = f"tokenizer: no model given; using the cached Llama-3-style BPE ({target})"
     return AutoTokenizer.from_pretrained(str(target)), note

@@ -121,9 +121,10 @@ def test_gap_command_end_to_end(tiny_models, tmp_path):
     qfile.write_text("Write a poem about the sea.\nExplain how photosynthesis works.\n")
     out = tmp_path / "gap"
     res = CliRunner().invoke(_typer_app, ["gap", "--model", str(tiny_models["llama"]), "--queries", str(qfile),
-                                          "--out", str(out), "--n-boot", "50", "--backend", "nnsight"])
+                                          "--no-benign", "--contrasts", "", "--out", str(out), "--n-boot", "50",
+                                          "--backend", "nnsight"])
     assert res.exit_code == 0, res.output
-    r = GapResult.load(out)
+    r = GapResult.load(out / "default" / "harmful")
     assert r.n_queries == 2 and r.config["backend"] == "nnsight"
     assert (out / "gap.html").exists()
     bad = CliRunner().invoke(_typer_app, ["gap", "--model", str(tmp_path / "missing"), "--out", str(out)])

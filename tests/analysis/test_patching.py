@@ -115,11 +115,11 @@ def test_handle_engine_matches_fast_engine(llama, tiny_models, backend):
     h = handle(tiny_models["llama"], backend)
     tws = twins(llama, 2)
     fast = patch_twins(llama, tws, site="resid_pre", layers=[1], progress=False)
-    generic = patch_twins(h, tws, site="resid_pre", layers=[1], engine="handle", progress=False)
-    assert generic.info["engine"] == "HandleEngine" and fast.info["engine"] == "TLEngine"
+    generic = patch_twins(h, tws, site="resid_pre", layers=[1], fast=False, progress=False)
+    assert generic.info["path"] == "generic" and fast.info["path"] == "tl-prefix-cache"
     assert float((fast.patched - generic.patched).abs().max()) < 1e-4
     heads_fast = patch_twins(llama, tws, site="head_out", layers=[0], progress=False)
-    heads_gen = patch_twins(h, tws, site="head_out", layers=[0], engine="handle", progress=False)
+    heads_gen = patch_twins(h, tws, site="head_out", layers=[0], fast=False, progress=False)
     assert float((heads_fast.patched - heads_gen.patched).abs().max()) < 1e-4
 
 
@@ -188,19 +188,23 @@ def test_cli_patch_and_steer(tiny_models, tmp_path):
     register_variant(ShortVariant(), overwrite=True)
     qfile = tmp_path / "q.txt"
     qfile.write_text("\n".join(q.text for q in QUERIES[:2]))
-    common = ["--model", str(tiny_models["llama"]), "--variant", "short-test", "--queries", str(qfile)]
-    r = CliRunner().invoke(app, ["patch", *common, "--site", "resid_pre", "--site", "head_out", "--layers", "1",
-                                 "--direction", "denoise", "--attribution", "atp", "--validate-k", "5",
+    common = ["--model", str(tiny_models["llama"]), "--variant", "short-test", "--queries", str(qfile),
+              "--contrasts", "", "--no-benign"]
+    r = CliRunner().invoke(app, ["patch", *common, "--sites", "resid_pre,head_out", "--layers", "1",
+                                 "--directions", "denoise", "--attribution", "atp", "--validate-k", "5",
                                  "--out", str(tmp_path / "p")])
     assert r.exit_code == 0, r.output
-    assert PatchResult.load(tmp_path / "p" / "resid_pre_denoise").site == "resid_pre"
-    assert (tmp_path / "p" / "head_out_denoise" / "heatmap.html").exists()
-    assert (tmp_path / "p" / "attribution_atp" / "validation.csv").exists()
+    assert PatchResult.load(tmp_path / "p" / "denoise_resid_pre").site == "resid_pre"
+    assert (tmp_path / "p" / "patch_head_out.html").exists()
+    assert (tmp_path / "p" / "attribution_atp.csv").exists() and (tmp_path / "p" / "attribution.html").exists()
     r = CliRunner().invoke(app, ["steer", *common, "--layers", "1", "--alphas", "-1,1", "--n-random", "1",
                                  "--generate", "2", "--out", str(tmp_path / "s")])
     assert r.exit_code == 0, r.output
-    for name in ("steer.json", "steer.csv", "dose_response.html", "generations.json"):
+    for name in ("steer.json", "steer.csv", "steering.html", "steer_study.json"):
         assert (tmp_path / "s" / name).exists(), name
+    import json
+
+    assert len(json.loads((tmp_path / "s" / "steer_study.json").read_text())["generations"]) == 2
     bad = CliRunner().invoke(app, ["patch", *common, "--layers", "0,x", "--out", str(tmp_path / "b")])
     assert bad.exit_code != 0 and "--layers" in str(bad.exception or bad.output)
 

@@ -278,21 +278,20 @@ def test_cli_probe_writes_artifacts_and_figures_and_apply_refuses_another_model(
     from interp_af.cli._app import app
 
     out = tmp_path / "probes"
-    r = CliRunner().invoke(app, ["probe", str(random_init_capture.path), "--label", "arm=free", "--position", "cue",
-                                 "--position", "decision", "--boot", "20", "--folds", "4", "--out", str(out), "--name", "arm",
-                                 "--transfer", "normal:arm=free:policy == 'free-trained'",
-                                 "--transfer", "inverted:arm=free:policy == 'paid-trained'"])
+    r = CliRunner().invoke(app, ["probe", str(random_init_capture.path), "--label", "arm=free", "--position",
+                                 "cue,decision", "--n-boot", "20", "--folds", "4", "--out", str(out), "--conditions",
+                                 "normal:arm=free:policy == 'free-trained';inverted:arm=free:policy == 'paid-trained'"])
     assert r.exit_code == 0, r.output + repr(r.exception)
-    for f in ("arm.json", "arm.safetensors", "arm.scores.json", "arm.scores.csv", "arm-auroc.html",
-              "arm.cue_cosine.csv", "arm-cue-cosine.html", "arm.transfer.json", "arm-transfer.html"):
+    for f in ("probes.json", "probes.safetensors", "probes.scores.json", "probes.scores.csv", "auroc.html",
+              "cue_cosine.csv", "cue_cosine.html", "transfer", "transfer.html"):
         assert (out / f).exists(), f
-    assert "<script" in (out / "arm-auroc.html").read_text()[:200000]  # plotly.js inlined: viewable offline
-    ps = ProbeSet.load(out / "arm")
+    assert "<script" in (out / "auroc.html").read_text()[:200000]  # plotly.js inlined: viewable offline
+    ps = ProbeSet.load(out / "probes")
     assert {e.position for e in ps.entries} == {"cue", "decision"}
     scores = ps.select(position="cue", kind="diffmean").score(random_init_capture)
     free = random_init_capture.meta()["arm"].to_numpy() == "free"
     assert (scores[free].min() > scores[~free].max()).item()  # the saved probe separates the arms at the cue
-    r = CliRunner().invoke(app, ["probe-apply", str(out / "arm.json"), str(random_init_capture.path),
+    r = CliRunner().invoke(app, ["probe-apply", str(out / "probes.json"), str(random_init_capture.path),
                                  "--out", str(tmp_path / "s.csv")])
     assert r.exit_code == 0 and (tmp_path / "s.csv").exists()
     # another model: refused in one line

@@ -7,17 +7,18 @@ import json
 
 import pytest
 
-from interp_af.config import StudyConfig, config_from_dict
+from interp_af.pipeline.config import config_from_dict, load_config
 from interp_af.pipeline.study import run_study
+from interp_af.stages import stages
 
 SMALL = {
     "name": "organism-small",
     "setting": {"limit": 24, "contrasts": ["organism-inverted", "organism-noinfo"]},
-    "gap": {"n_bootstrap": 200},
+    "gap": {"n_boot": 200},
     "probes": {"folds": 3},
-    "patching": {"limit": 2, "sites": ["resid_pre", "head_out"], "ig_queries": 1, "ig_steps": 4},
+    "patching": {"n_queries": 2, "sites": ["resid_pre", "head_out"], "ig_queries": 1, "ig_steps": 4},
     "steering": {"alphas": [-1.0, 1.0], "n_random": 1, "layers": [1]},
-    "sae": {"top_k": 2, "n_random": 2},
+    "sae": {"n_queries": 4, "top_k": 2, "n_random": 2},
 }
 
 KEYS = {
@@ -51,6 +52,10 @@ def test_every_stage_runs_and_the_summary_has_the_headline_keys(first_run):
     assert "Verdicts" in page and "figure unavailable" not in page
     assert page.count("class='cap'") >= 8  # captions under the figures
     assert res.to_frame().shape[0] == len(cfg.stages)
+    # every stage read exactly what it declared: its table, the target's if it runs on it, its input stages
+    for r in res.records:
+        spec = stages()[r.stage]
+        assert set(r.reads) == {*spec.tables(), *spec.needs}, (r.stage, r.reads)
 
 
 def test_second_run_reuses_every_stage(first_run):
@@ -67,4 +72,4 @@ def test_changed_table_recomputes_only_its_dependents(first_run):
 
 
 def test_default_config_is_the_organism_study():
-    assert StudyConfig().model.path == "organism" and StudyConfig().setting.variant == "organism"
+    assert load_config(None).model.path == "organism" and load_config(None).setting.variant == "organism"

@@ -24,7 +24,7 @@ def _run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 def test_prompts_shows_tokens_positions_and_summary(monkeypatch, capsys, tiny_models, tmp_path):
     out_json = tmp_path / "summary.json"
     code, out, err = _run(monkeypatch, capsys, "prompts", "--model", str(tiny_models["llama"]), "--limit", "4",
-                          "--tokens", "--around", "1", "--out", str(out_json))
+                          "--no-benign", "--tokens", "--around", "1", "--out", str(out_json))
     assert code == 0, err
     assert "named positions" in out and "decision" in out and "cue, cue_end" in out and "≠" in out
     assert "4 queries, 4 aligned twins, 0 misaligned" in out
@@ -34,7 +34,7 @@ def test_prompts_shows_tokens_positions_and_summary(monkeypatch, capsys, tiny_mo
 
 def test_prompts_reports_misaligned_variant(monkeypatch, capsys, tiny_models):
     code, out, err = _run(monkeypatch, capsys, "prompts", "--model", str(tiny_models["qwen2"]), "--variant",
-                          "tag-absent", "--benign", "--limit", "3")
+                          "tag-absent", "--no-benign", "--limit", "3")
     assert code == 0, err
     assert "not aligned" in out and "misaligned (3)" in out and "no cue" in out
 
@@ -60,30 +60,22 @@ def test_prompt_file_without_placeholder(monkeypatch, capsys, tiny_models, tmp_p
     good.write_text("You are a [bold]verbatim[/bold] assistant {not a placeholder}.")
     bad.write_text("System text.\n### USER TURN ###\n<INPUT>{tier}</INPUT>\n")
     code, out, err = _run(monkeypatch, capsys, "prompts", "--model", str(tiny_models["gemma2"]), "--system-prompt",
-                          str(good), "--benign", "--limit", "2", "--casing", "title")
+                          str(good), "--no-benign", "--limit", "2", "--casing", "title")
     assert code == 0, err
     assert "2 queries, " in out and "file:" in out and "True" in out
     code, out, err = _run(monkeypatch, capsys, "prompts", "--model", str(tiny_models["gemma2"]), "--system-prompt", str(bad))
     assert code == 2 and str(bad) in err and "{request}" in err and err.count("\n") == 1
 
 
-def test_default_tokenizer_is_trained_once_and_cached(monkeypatch, capsys, tmp_path):
+def test_default_tokenizer_is_trained_once_and_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("INTERP_AF_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(tokmod, "ORGANISM_ASSETS", tmp_path / "no-organism")
     tok, note = tokmod.default_tokenizer()
     assert "trained a Llama-3-style BPE" in note and tok.chat_template
     tok2, note2 = tokmod.default_tokenizer()
     assert "cached" in note2 and tok2.get_vocab() == tok.get_vocab()
+
+
+def test_without_a_model_the_default_target_renders(monkeypatch, capsys):
     code, out, err = _run(monkeypatch, capsys, "prompts", "--limit", "2")
     assert code == 0, err
-    assert "using the cached Llama-3-style BPE" in out and "2 queries, 2 aligned twins" in out
-
-
-def test_organism_tokenizer_preferred(monkeypatch, tmp_path, tiny_models):
-    import shutil
-
-    assets = tmp_path / "assets"
-    shutil.copytree(tiny_models["qwen2"], assets / "model")
-    monkeypatch.setattr(tokmod, "ORGANISM_ASSETS", assets)
-    tok, note = tokmod.default_tokenizer()
-    assert "organism" in note and "<|im_start|>" in tok.chat_template
+    assert "target organism" in out and "2 queries, 2 aligned twins" in out

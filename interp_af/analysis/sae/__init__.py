@@ -20,7 +20,7 @@ from .attribution import FeatureAttribution, attribute_features
 from .context import FeatureContext, feature_context, top_prompts_from_capture
 from .features import DifferentialFeatures, FeatureActs, differential_features, encode_capture, encode_prompts
 from .intervene import Condition, FeatureIntervention, intervene_features
-from .load import (LoadedSAE, ReleaseInfo, check_fit, fit_problems, hook_to_site, load_sae, organism_sae_paths,
+from .load import (LoadedSAE, as_sae, ReleaseInfo, check_fit, fit_problems, hook_to_site, load_sae, sae_dirs,
                    release_info, site_to_hook)
 from .quality import SAEQuality, sae_quality
 from .study import StudyConfig, run_study
@@ -30,6 +30,6 @@ __all__ = [
     "Condition", "DifferentialFeatures", "FeatureActs", "FeatureAttribution", "FeatureContext", "FeatureIntervention",
     "LoadedSAE", "ReleaseInfo", "SAEQuality", "SAETrainConfig", "TrainedSAE", "attribute_features", "check_fit",
     "collect_activations", "differential_features", "encode_capture", "encode_prompts", "feature_context",
-    "fit_problems", "hook_to_site", "intervene_features", "load_sae", "organism_sae_paths", "release_info", "run_study", "sae_quality", "StudyConfig", "site_to_hook",
+    "as_sae", "fit_problems", "hook_to_site", "intervene_features", "load_sae", "sae_dirs", "release_info", "run_study", "sae_quality", "StudyConfig", "site_to_hook",
     "top_prompts_from_capture", "train_saes",
 ]

@@ -18,7 +18,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp_af.errors import InterpAFError
-from interp_af.models.batch import Batch, collate
+from interp_af.models.batch import Batch, collate, pad_id_of
+from interp_af.models.metric import logit_diff  # noqa: F401 - the one metric, re-exported for the SAE modules
 from interp_af.models.interventions import Intervention
 from interp_af.models.sites import SiteKey
 from interp_af.setting.types import RenderedPrompt
@@ -31,20 +32,8 @@ def metric_ids(prompt: RenderedPrompt, dt: Any) -> list[int]:
     return metric_inputs(prompt.input_ids, dt)
 
 
-def logit_diff(logits_last: Float[Tensor, "batch vocab"], dt: Any) -> Float[Tensor, " batch"]:
-    """logit(accept) - logit(reject) at the decision: the unit of every number (contract section 3)."""
-    from interp_af.models.metric import logit_diff as _ld
-
-    return _ld(logits_last, dt)
-
-
 def pad_id(handle: Any) -> int:
-    tok = handle.tokenizer
-    for attr in ("pad_token_id", "eos_token_id", "bos_token_id"):
-        value = getattr(tok, attr, None)
-        if value is not None:
-            return int(value)
-    return 0
+    return pad_id_of(handle.tokenizer)
 
 
 METRIC_POSITION = "metric"

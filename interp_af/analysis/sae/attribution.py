@@ -31,6 +31,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp_af.models.wrap import as_handle
+from interp_af.analysis.sae.load import as_sae
 from interp_af.errors import InterpAFError
 from interp_af.models.interventions import Intervention
 from interp_af.setting.types import RenderedPrompt
@@ -169,6 +171,8 @@ def attribute_features(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPr
                        batch_size: int = 8) -> FeatureAttribution:
     """Attribute the compliance metric of each prompt to the SAE's features (and error node) at ``positions``.
     ``method``: "gxa" (gradient x activation) or "ig" (integrated gradients, ``steps`` points)."""
+    handle = as_handle(handle)
+    sae = as_sae(sae)
     if method not in METHODS:
         raise InterpAFError(f"attribution method {method!r} is unknown; use one of {', '.join(METHODS)}")
     if method == "ig" and steps < 1:

@@ -16,6 +16,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from interp_af.models.wrap import as_handle
+from interp_af.analysis.sae.load import as_sae
 from interp_af.errors import InterpAFError
 from interp_af.setting.types import RenderedPrompt
 
@@ -54,6 +56,8 @@ def feature_context(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPromp
     """Top-``k`` (prompt, position) activations of each of ``features`` over every token of ``prompts``.
     ``dedupe``: keep one row per distinct context string (twins share their system prompt token for token, so
     without it the top rows are often one token of one sentence repeated in every prompt)."""
+    handle = as_handle(handle)
+    sae = as_sae(sae)
     feats = torch.as_tensor(list(features), dtype=torch.long)
     if feats.numel() and (int(feats.min()) < 0 or int(feats.max()) >= sae.d_sae):
         raise InterpAFError(f"feature ids outside 0..{sae.d_sae - 1} of SAE {sae.source}; pass valid ids")

@@ -25,6 +25,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp_af.models.wrap import as_handle
+from interp_af.analysis.sae.load import as_sae
 from interp_af.errors import InterpAFError
 from interp_af.setting.types import RenderedPrompt
 
@@ -72,6 +74,8 @@ def encode_prompts(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt
                    positions: Sequence[str] = ("cue", "end_user", "decision"), batch_size: int = 16) -> FeatureActs:
     """Encode the SAE's site at ``positions`` of every prompt (one forward pass per batch, stopped after the
     SAE's layer)."""
+    handle = as_handle(handle)
+    sae = as_sae(sae)
     key = sae.site
     chunks = []
     for pb in tqdm(list(_run.batches(handle, prompts, dt, positions, batch_size)), desc=f"SAE encode {key}",

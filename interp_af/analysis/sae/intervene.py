@@ -25,6 +25,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp_af.models.wrap import as_handle
+from interp_af.analysis.sae.load import as_sae
 from interp_af.errors import InterpAFError
 from interp_af.models.interventions import Intervention
 from interp_af.setting.types import RenderedPrompt
@@ -167,6 +169,8 @@ def intervene_features(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPr
                        random_pool: Sequence[int] | None = None) -> FeatureIntervention:
     """Edit ``features`` (``mode``: "zero", "mean", or "steer" = add ``alpha`` to each) at ``positions`` (names, or
     "all"), and ``n_random`` random sets of as many features; compliance per arm and the gap for each."""
+    handle = as_handle(handle)
+    sae = as_sae(sae)
     if mode not in MODES:
         raise InterpAFError(f"feature intervention mode {mode!r} is unknown; use one of {', '.join(MODES)}")
     feats = torch.as_tensor(list(features), dtype=torch.long)

@@ -294,6 +294,22 @@ def _first_ids(release: str) -> str:
     return ", ".join(list(get_pretrained_saes_directory()[release].saes_map)[:3])
 
 
+def as_sae(obj: Any, *, site: str | None = None, layer: int | None = None) -> LoadedSAE:
+    """A :class:`LoadedSAE` for ``obj``: itself when it is one; a ``sae_lens`` SAE object of any architecture
+    (standard, TopK, JumpReLU, ...) wrapped with the site its ``cfg.metadata.hook_name`` names (or ``site``/
+    ``layer``); a path or release id loaded with :func:`load_sae`."""
+    if isinstance(obj, LoadedSAE):
+        return obj
+    if isinstance(obj, (str, Path)):
+        return load_sae(obj, site=site, layer=layer)
+    if not (hasattr(obj, "encode") and hasattr(obj, "decode") and hasattr(getattr(obj, "cfg", None), "d_sae")):
+        raise InterpAFError(f"cannot use a {type(obj).__name__} as an SAE; pass a sae_lens SAE object, a folder "
+                            "in sae-lens or sparsify format, or a sae-lens release id")
+    override = SiteKey(site, layer) if site is not None and layer is not None else None
+    return _wrap(obj, f"<{type(obj).__name__} object>", "object", override,
+                 site_to_hook(override) if override else None)
+
+
 def load_sae(source: str | Path, *, sae_id: str | None = None, device: str = "cpu", dtype: str = "float32",
              site: str | None = None, layer: int | None = None, handle: Any = None,
              allow_model_mismatch: bool = False, download: bool = False) -> LoadedSAE:
@@ -329,17 +345,11 @@ def _norm_name(name: str | None) -> str:
 
 
 def handle_names(handle: Any) -> set[str]:
-    """Normalised names a model goes by: its name as loaded, its folder's name, and "organism" for the
-    built-in model organism however it was reached."""
+    """Normalised names a model goes by: its name as loaded, its folder's name, and the aliases of the target
+    it was resolved from (``handle.aliases``, set by :mod:`interp_af.targets`), so that an SAE whose
+    ``model_name`` is a target's name fits however the model was reached."""
     names = {_norm_name(getattr(handle, "name", None)), _norm_name(getattr(handle, "path", None))}
-    path = getattr(handle, "path", None) or getattr(handle, "name", None)
-    try:
-        from interp_af.organism import MODEL_DIR
-
-        if path is not None and Path(str(path)).resolve() == MODEL_DIR.resolve():
-            names.add("organism")
-    except (ImportError, OSError):
-        pass
+    names |= {_norm_name(a) for a in getattr(handle, "aliases", ()) or ()}
     return names - {""}
 
 
@@ -374,10 +384,16 @@ def sae_device_dtype(loaded: LoadedSAE) -> tuple[torch.device, torch.dtype]:
     return loaded.W_dec.device, loaded.W_dec.dtype
 
 
-def organism_sae_paths() -> list[Path]:
-    """The SAEs shipped with the model organism (``interp_af/organism/saes/<site>.<layer>/``), in layer order."""
-    root = Path(__file__).resolve().parents[2] / "organism" / "saes"
+def sae_dirs(root: str | Path) -> list[Path]:
+    """The SAE folders (holding ``cfg.json``) directly inside ``root``, in (site, layer) order, e.g. the SAEs a
+    target ships as ``<root>/<site>.<layer>/``."""
+    root = Path(root)
     found = [p for p in root.glob("*") if (p / "cfg.json").exists()] if root.is_dir() else []
     if not found:
-        raise InterpAFError(f"no SAEs shipped in {root}; train them with `interp-af sae train`")
-    return sorted(found, key=lambda p: (p.name.split(".")[0], int(p.name.rsplit(".", 1)[-1])))
+        raise InterpAFError(f"no SAEs in {root}; train them with `interp-af sae train --out {root}`")
+
+    def key(p: Path) -> tuple[str, int]:
+        site, _, layer = p.name.rpartition(".")
+        return (site, int(layer)) if layer.isdigit() else (p.name, -1)
+
+    return sorted(found, key=key)

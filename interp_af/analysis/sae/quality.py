@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from interp_af.models.wrap import as_handle
+from interp_af.analysis.sae.load import as_sae
 from interp_af.setting.types import RenderedPrompt
 
 from . import _run
@@ -102,6 +104,8 @@ def sae_quality(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt], 
                 positions: Sequence[str] = ("decision",), batch_size: int = 8, skip_first: int = 1) -> SAEQuality:
     """Measure :class:`SAEQuality` of ``sae`` on ``prompts`` (three forward passes per batch: clean, spliced with
     the error term, spliced without it). ``skip_first`` leading positions (BOS) are neither scored nor spliced."""
+    handle = as_handle(handle)
+    sae = as_sae(sae)
     key = sae.site
     total = _Moments(sae.d_in)
     per_pos = {name: _Moments(sae.d_in) for name in positions}

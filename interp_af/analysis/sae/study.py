@@ -5,25 +5,27 @@ differential features between arms at the named positions (paired by query); att
 features and the error node at the named positions, per arm, and how much the arms' top features overlap; the
 top features' contexts; and the causal test: ablate the ``k`` features that carry the most gap attribution
 (``attr(a) - attr(b)``, paired by query) at a position, beside ``n_random`` random sets of ``k`` live features.
-Everything is written under ``out_dir/<site>.<layer>/`` (JSON + safetensors + HTML figures) and the headline
-numbers into ``out_dir/summary.json``.
+
+:func:`run_study` returns an :class:`SAEStudy` (every intermediate result object, per SAE); ``save`` writes it
+under ``out_dir/<site>.<layer>/`` as JSON + safetensors + CSV, plus ``out_dir/summary.json`` (the headline
+numbers). Figures are drawn from these objects by the report layer, never here.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from interp_af.setting.types import RenderedPrompt
 
-from .attribution import attribute_features
-from .context import feature_context
-from .features import differential_features, encode_prompts
-from .intervene import intervene_features
-from .load import LoadedSAE
-from .quality import sae_quality
+from .attribution import FeatureAttribution, attribute_features
+from .context import FeatureContext, feature_context
+from .features import DifferentialFeatures, FeatureActs, differential_features, encode_prompts
+from .intervene import FeatureIntervention, intervene_features
+from .load import LoadedSAE, as_sae
+from .quality import SAEQuality, sae_quality
 
 
 @dataclass(frozen=True)
@@ -50,56 +52,123 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def run_study(handle: Any, saes: Sequence[LoadedSAE], prompts: Sequence[RenderedPrompt], dt: Any,
-              out_dir: str | Path, cfg: StudyConfig = StudyConfig()) -> dict[str, Any]:
-    """Run the study for every SAE in ``saes``; returns (and writes) the summary."""
-    from interp_af.report.sae import ablation_figure, arm_scatter, attribution_bars, write_figure
+@dataclass(frozen=True)
+class SAEEntry:
+    """Everything measured for one SAE. ``picks[position]``: the features chosen there (top attribution per arm
+    and their Jaccard overlap, the top gap features, the top differential ones, and those shown in figures)."""
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"config": asdict(cfg), "n_prompts": len(prompts), "saes": {}}
-    for sae in saes:
-        d = out / str(sae.site)
-        d.mkdir(exist_ok=True)
+    sae: str
+    site: str
+    quality: SAEQuality
+    acts: FeatureActs
+    differential: DifferentialFeatures
+    attribution: FeatureAttribution
+    contexts: FeatureContext
+    picks: Mapping[str, Mapping[str, Any]]
+    ablations: Mapping[str, FeatureIntervention] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The per-SAE entry of ``summary.json`` (quality, and per position the picks and the ablation test)."""
+        out: dict[str, Any] = {"sae": self.sae, "quality": asdict(self.quality), "positions": {}}
+        arms = self.differential.arms
+        for pos, pick in self.picks.items():
+            entry = {k: pick[k] for k in ("top_attr_a", "top_attr_b", "top_attr_jaccard", "top_gap_features",
+                                          "top_differential")}
+            entry["error_attr_a"] = float(self.attribution.summary(pos, arms[0]).query("feature == -1")["attr"].iloc[0])
+            entry["error_attr_b"] = float(self.attribution.summary(pos, arms[1]).query("feature == -1")["attr"].iloc[0])
+            entry["contexts"] = {int(f): self.contexts.short_context(int(f), 60) for f in pick["show"]}
+            if pos in self.ablations:
+                iv = self.ablations[pos]
+                entry["ablation"] = {**iv.summary(), "baseline": asdict(iv.baseline), "chosen": asdict(iv.chosen)}
+            out["positions"][pos] = entry
+        return out
+
+    def save(self, d: Path) -> None:
+        d.mkdir(parents=True, exist_ok=True)
+        self.quality.save(d / "quality.json")
+        self.acts.save(d / "acts")
+        self.differential.save(d / "differential.json")
+        self.attribution.save(d / "attribution")
+        self.contexts.to_frame().to_csv(d / "context.csv", index=False)
+        for pos, iv in self.ablations.items():
+            iv.save(d / f"ablation_{pos}.json")
+        (d / "entry.json").write_text(json.dumps(_json_safe({"sae": self.sae, "site": self.site,
+                                                             "picks": self.picks}), indent=1))
+
+    @classmethod
+    def load(cls, d: Path) -> "SAEEntry":
+        import pandas as pd
+
+        meta = json.loads((d / "entry.json").read_text())
+        picks = {pos: {**p, "show": [int(f) for f in p["show"]]} for pos, p in meta["picks"].items()}
+        try:
+            table = pd.read_csv(d / "context.csv", keep_default_na=False)
+        except pd.errors.EmptyDataError:   # no feature was shown: an empty table
+            table = pd.DataFrame()
+        ablations = {p.stem.removeprefix("ablation_"): FeatureIntervention.load(p) for p in sorted(d.glob("ablation_*.json"))}
+        return cls(meta["sae"], meta["site"], SAEQuality.load(d / "quality.json"), FeatureActs.load(d / "acts"),
+                   DifferentialFeatures.load(d / "differential.json"), FeatureAttribution.load(d / "attribution"),
+                   FeatureContext(meta["sae"], table), picks, ablations)
+
+
+@dataclass(frozen=True)
+class SAEStudy:
+    config: StudyConfig
+    n_prompts: int
+    entries: Mapping[str, SAEEntry]
+
+    def summary(self) -> dict[str, Any]:
+        return _json_safe({"config": asdict(self.config), "n_prompts": self.n_prompts,
+                           "saes": {site: e.summary() for site, e in self.entries.items()}})
+
+    def save(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for site, entry in self.entries.items():
+            entry.save(out / site)
+        (out / "summary.json").write_text(json.dumps(self.summary(), indent=2))
+        return out
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> "SAEStudy":
+        out = Path(out_dir)
+        s = json.loads((out / "summary.json").read_text())
+        cfg = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in s["config"].items()})
+        return cls(cfg, s["n_prompts"], {site: SAEEntry.load(out / site) for site in s["saes"]})
+
+
+def run_study(handle: Any, saes: Sequence[Any], prompts: Sequence[RenderedPrompt], dt: Any,
+              cfg: StudyConfig = StudyConfig(), *, progress: bool = False) -> SAEStudy:
+    """Run the study for every SAE in ``saes`` (:class:`LoadedSAE` s or sae-lens SAE objects)."""
+    from interp_af.models.wrap import as_handle
+
+    handle = as_handle(handle)
+    entries: dict[str, SAEEntry] = {}
+    for raw in saes:
+        sae = as_sae(raw)
         q = sae_quality(handle, sae, prompts, dt, positions=cfg.positions, batch_size=cfg.batch_size)
-        q.save(d / "quality.json")
         fa = encode_prompts(handle, sae, prompts, dt, positions=cfg.positions, batch_size=cfg.batch_size)
         diff = differential_features(fa)
-        diff.save(d / "differential.json")
         attr = attribute_features(handle, sae, prompts, dt, positions=cfg.positions, method=cfg.method,
                                   steps=cfg.steps, batch_size=cfg.batch_size)
-        attr.save(d / "attribution")
         arms = diff.arms
-        entry: dict[str, Any] = {"sae": sae.describe(), "quality": asdict(q), "positions": {}}
-        picks: dict[str, tuple[dict[str, Any], list[int], list[int], list[int]]] = {}
+        picks: dict[str, dict[str, Any]] = {}
         for pos in cfg.positions:
             cmp = attr.compare_arms(pos, arms, k=cfg.k)
             paired = cmp["paired"]
             gap_feats = paired[paired["diff"] > 0].head(cfg.k)["feature"].astype(int).tolist()
             top_diff = diff.top(pos, cfg.top_n)["feature"].astype(int).tolist()
             show = sorted(set(cmp["top_a"]) | set(cmp["top_b"]) | set(top_diff[: cfg.k]) | set(gap_feats))
-            picks[pos] = (cmp, gap_feats, top_diff, show)
+            picks[pos] = {"top_attr_a": cmp["top_a"], "top_attr_b": cmp["top_b"], "top_attr_jaccard": cmp["jaccard"],
+                          "top_gap_features": gap_feats, "top_differential": top_diff[: cfg.k], "show": show}
         # one pass over the prompts for the contexts of every feature shown at any position
-        ctx = feature_context(handle, sae, prompts, sorted({f for p in picks.values() for f in p[3]}), dt=dt, k=3,
+        ctx = feature_context(handle, sae, prompts, sorted({f for p in picks.values() for f in p["show"]}), dt=dt, k=3,
                               batch_size=cfg.batch_size)
-        ctx.to_frame().to_csv(d / "context.csv", index=False)
-        for pos, (cmp, gap_feats, top_diff, show) in picks.items():
-            write_figure(attribution_bars(attr, pos, k=cfg.top_n, arms=arms, contexts=ctx), d / f"attribution_{pos}")
-            write_figure(arm_scatter(fa, pos, arms=arms, highlight=show, contexts=ctx), d / f"scatter_{pos}")
-            pos_entry: dict[str, Any] = {
-                "top_attr_a": cmp["top_a"], "top_attr_b": cmp["top_b"], "top_attr_jaccard": cmp["jaccard"],
-                "top_gap_features": gap_feats, "top_differential": top_diff[: cfg.k],
-                "error_attr_a": float(attr.summary(pos, arms[0]).query("feature == -1")["attr"].iloc[0]),
-                "error_attr_b": float(attr.summary(pos, arms[1]).query("feature == -1")["attr"].iloc[0]),
-                "contexts": {int(f): ctx.short_context(int(f), 60) for f in show},
-            }
-            if pos in cfg.ablate_positions and gap_feats:
-                iv = intervene_features(handle, sae, prompts, dt, gap_feats, mode=cfg.mode, positions=(pos,),
-                                        n_random=cfg.n_random, seed=cfg.seed, arms=arms, batch_size=cfg.batch_size)
-                iv.save(d / f"ablation_{pos}.json")
-                write_figure(ablation_figure(iv), d / f"ablation_{pos}")
-                pos_entry["ablation"] = {**iv.summary(), "baseline": asdict(iv.baseline), "chosen": asdict(iv.chosen)}
-            entry["positions"][pos] = pos_entry
-        summary["saes"][str(sae.site)] = entry
-    (out / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2))
-    return summary
+        ablations = {}
+        for pos, pick in picks.items():
+            if pos in cfg.ablate_positions and pick["top_gap_features"]:
+                ablations[pos] = intervene_features(handle, sae, prompts, dt, pick["top_gap_features"], mode=cfg.mode,
+                                                    positions=(pos,), n_random=cfg.n_random, seed=cfg.seed,
+                                                    arms=arms, batch_size=cfg.batch_size)
+        entries[str(sae.site)] = SAEEntry(sae.describe(), str(sae.site), q, fa, diff, attr, ctx, picks, ablations)
+    return SAEStudy(cfg, len(prompts), entries)

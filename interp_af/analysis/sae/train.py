@@ -25,6 +25,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp_af.models.wrap import as_handle
 from interp_af.errors import InterpAFError
 from interp_af.models.sites import SiteKey
 from interp_af.setting.types import RenderedPrompt
@@ -69,6 +70,7 @@ def collect_activations(handle: Any, prompts: Sequence[RenderedPrompt], keys: Se
                         ) -> dict[SiteKey, Float[Tensor, "tokens d"]]:
     """Activations at every prompt position (minus the first ``skip_first``) of every prompt, per site key.
     With ``dt``, the metric inputs (prompt + shared completion prefix) are used, as the analyses do."""
+    handle = as_handle(handle)
     empty = type("NoShared", (), {"shared": ()})()
     out: dict[SiteKey, list[Tensor]] = {k: [] for k in keys}
     stop = max(k.layer for k in keys) + 1
@@ -135,6 +137,7 @@ def train_saes(handle: Any, prompts: Sequence[RenderedPrompt], out_dir: str | Pa
                dt: Any = None, batch_size: int = 16, overwrite: bool = False) -> list[TrainedSAE]:
     """Train one SAE per layer in ``cfg.layers`` on the activations of ``prompts`` and save each in sae-lens
     format under ``out_dir/<site>.<layer>/``. Returns where they went and their held-out quality."""
+    handle = as_handle(handle)
     out_dir = Path(out_dir)
     bad = [L for L in cfg.layers if not 0 <= L < int(handle.n_layers)]
     if bad:
@@ -145,10 +148,10 @@ def train_saes(handle: Any, prompts: Sequence[RenderedPrompt], out_dir: str | Pa
         raise InterpAFError(f"SAE folder(s) {', '.join(exists)} exist; pass overwrite=True (CLI: --overwrite)")
     keys = [SiteKey(cfg.site, L) for L in cfg.layers]
     acts = collect_activations(handle, prompts, keys, dt=dt, batch_size=batch_size, skip_first=cfg.skip_first)
-    from .load import handle_names
-
-    # the organism is recorded by its alias, so the fit check passes however it is loaded (alias or path)
-    model_name = cfg.model_name or ("organism" if "organism" in handle_names(handle) else str(getattr(handle, "name", "")))
+    # an SAE records the name of the target it was trained on (its first alias), so the fit check passes
+    # however the model is reached later (target name or folder path)
+    aliases = tuple(getattr(handle, "aliases", ()) or ())
+    model_name = cfg.model_name or (aliases[0] if aliases else str(getattr(handle, "name", "")))
     results: list[TrainedSAE] = []
     for key in keys:
         a = acts[key]

@@ -11,16 +11,17 @@ import pytest
 @pytest.fixture(scope="module")
 def organism_setup():
     import interp_af.organism.setting  # noqa: F401  (registers the organism's variants)
-    from interp_af.analysis.sae.load import load_sae, organism_sae_paths
+    from interp_af.analysis.sae.load import load_sae, sae_dirs
     from interp_af.models.handle import load_model
     from interp_af.models.metric import decision_tokens
     from interp_af.organism import organism_queries
+    from interp_af.organism.plugin import SAES
     from interp_af.setting.twins import make_twins
 
     handle = load_model("organism", backend="tl")
     twins = make_twins(handle.tokenizer, organism_queries("eval", n=12), "organism")
     prompts = [t.a for t in twins] + [t.b for t in twins]
-    saes = [load_sae(p, handle=handle) for p in organism_sae_paths()]
+    saes = [load_sae(p, handle=handle) for p in sae_dirs(SAES)]
     return handle, saes, prompts, decision_tokens(handle.tokenizer)
 
 

@@ -13,11 +13,9 @@ from typing import Optional
 
 import typer
 
-from ._app import app
-
-organism_app = typer.Typer(help="The built-in model organism: rebuild it from scratch or evaluate it.",
-                           no_args_is_help=True)
-app.add_typer(organism_app, name="organism")
+# a CLI plugin (entry point interp_af.cli: organism): the core command line adds this sub-app as `organism`
+app = typer.Typer(help="The built-in model organism: rebuild it from scratch or evaluate it.", no_args_is_help=True)
+organism_app = app
 
 
 def _print_eval(ev) -> None:
