@@ -3,27 +3,35 @@
 - :func:`patch_heatmap`: layer x position (the prompt's tokens as x labels) for residual/sub-layer sites, or
   layer x head for ``head_out``; colour = normalised effect (0 = unpatched, 1 = the other arm), hover shows the
   query-bootstrap interval. Cells that were skipped because they are provably zero are drawn blank-white.
-- :func:`attribution_scatter`: attribution estimate vs exact effect per cell, one colour per site type, with
-  the Spearman correlation in the legend.
+- :func:`attribution_scatter`: attribution estimate vs exact effect per cell for one method, one colour per
+  site type, with the Spearman correlation in the legend.
+- :func:`attribution_figure`: every method at once (AtP and IG against exact patching, one panel each) and
+  their Spearman correlation per site side by side: the figure that says where the fast estimate is trusted.
 
-HTML always (plotly.js embedded, opens offline); PNG only when kaleido finds a Chrome.
+HTML always (see :mod:`interp_af.report.figures`); PNG only when kaleido finds a Chrome.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from interp_af.errors import InterpAFError
+from interp_af.report.labels import plot_text
 
 if TYPE_CHECKING:
     from interp_af.analysis.attribution import AttributionCheck
     from interp_af.analysis.patching import PatchResult
 
 
-def write_figure(fig, out_dir: str | Path, stem: str) -> list[Path]:
-    """``<out_dir>/<stem>.html`` always, ``.png`` when a Chrome is available (see :mod:`interp_af.report.figures`)."""
+def write_figure(fig, out_dir: str | Path, stem: str, *, js: str | Path | None = None) -> list[Path]:
+    """``<out_dir>/<stem>.html`` always, ``.png`` when a Chrome is available (see :mod:`interp_af.report.figures`;
+    ``js``: the shared plotly.js of the run folder, default inlined)."""
     from interp_af.report.figures import write_figure as _write
 
-    return _write(fig, Path(out_dir) / stem)
+    return _write(fig, Path(out_dir) / stem, js=js)
 
 
 def patch_heatmap(result: "PatchResult", *, title: str | None = None, first_column: int | None = None):
@@ -60,15 +68,16 @@ def patch_heatmap(result: "PatchResult", *, title: str | None = None, first_colu
     text = [[f"{z[i, j]:+.3f} [{zl[i, j]:+.3f}, {zh[i, j]:+.3f}]" if mask[i, j] else "0 (identical in both arms)"
              for j in range(z.shape[1])] for i in range(z.shape[0])]
     bound = max(1.0, float(z.abs().max())) if z.numel() else 1.0
-    fig = go.Figure(go.Heatmap(z=z_show.tolist(), x=x, y=layers, text=text, hovertemplate="%{y} %{x}: %{text}<extra></extra>",
+    fig = go.Figure(go.Heatmap(z=z_show.tolist(), x=[plot_text(c) for c in x], y=layers, text=text, hovertemplate="%{y} %{x}: %{text}<extra></extra>",
                                colorscale="RdBu", zmid=0, zmin=-bound, zmax=bound,
                                colorbar=dict(title="effect"), xgap=1, ygap=1))
     what = result.info.get("method", "exact")
     fig.update_layout(
-        title=title or (f"{what} patching: {result.site} ({result.direction}, clean = {result.clean_arm}, "
-                        f"n = {len(result.query_ids)} queries); 0 = unpatched, 1 = other arm"),
-        xaxis=dict(title=x_title, type="category", tickangle=-60), yaxis=dict(title="layer", autorange="reversed"),
-        template="plotly_white", height=250 + 28 * len(layers), width=max(600, min(2400, 24 * len(x) + 250)))
+        title=plot_text(title or (f"{what} patching: {result.site} ({result.direction}, clean = {result.clean_arm}, "
+                                  f"n = {len(result.query_ids)} queries); 0 = unpatched, 1 = other arm")),
+        xaxis=dict(title=x_title, type="category", tickangle=-60, automargin=True),
+        yaxis=dict(title="layer", autorange="reversed"), template="plotly_white", height=250 + 28 * len(layers),
+        meta={"site": result.site, "direction": result.direction, "first_column": first_column or 0})
     return fig
 
 
@@ -83,12 +92,82 @@ def attribution_scatter(check: "AttributionCheck", *, title: str | None = None):
         label = [f"L{r.layer} H{r['head']} {r.column}" if r["head"] >= 0 else f"L{r.layer} {r.column}"
                  for _, r in g.iterrows()]
         fig.add_trace(go.Scatter(x=g["estimate"], y=g["exact"], mode="markers", name=f"{site} (Spearman {rho:.2f})",
-                                 text=label, hovertemplate="%{text}<br>estimate %{x:.3f}<br>exact %{y:.3f}<extra></extra>"))
+                                 text=[plot_text(t) for t in label], meta={"method": check.method, "site": site},
+                                 hovertemplate="%{text}<br>estimate %{x:.3f}<br>exact %{y:.3f}<extra></extra>"))
     if len(df):
         lo, hi = float(min(df.estimate.min(), df.exact.min())), float(max(df.estimate.max(), df.exact.max()))
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="grey"),
                                  name="y = x", hoverinfo="skip"))
     fig.update_layout(title=title or f"{check.method} vs exact patching (normalised effect)",
                       xaxis_title="attribution estimate", yaxis_title="exact patching", template="plotly_white",
-                      height=500, width=650)
+                      height=500)
+    return fig
+
+
+METHOD_NAMES = {"atp": "AtP", "ig": "IG"}
+_SITE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#72b7b2")
+
+
+def _cell_label(r) -> str:
+    return f"L{r['layer']} H{r['head']} {r['column']}" if r["head"] >= 0 else f"L{r['layer']} {r['column']}"
+
+
+def attribution_figure(checks: "AttributionCheck | Sequence[AttributionCheck]", *, title: str | None = None):
+    """Attribution estimates against exact patching for every method in ``checks`` (one AttributionCheck per
+    method, e.g. AtP and IG): one scatter panel per method (estimate x, exact y, one trace per site, the y = x
+    line), and a last panel with the Spearman correlation per site, one bar trace per method.
+
+    Traces carry ``meta``: ``{"method", "site", "spearman", "role": "cells"}`` for the scatters and
+    ``{"method", "role": "spearman", "sites"}`` for the bars."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    items = [checks] if hasattr(checks, "spearman") else list(checks)
+    if not items:
+        raise InterpAFError("no attribution checks given; pass the AttributionCheck of at least one method")
+    methods = [c.method for c in items]
+    if len(set(methods)) < len(methods):
+        raise InterpAFError(f"attribution checks {methods}: pass one check per method")
+    names = [METHOD_NAMES.get(m, m) for m in methods]
+    sites = list(dict.fromkeys(s for c in items for s in (*c.spearman, *c.to_frame().get("site", ()))))
+    color = {s: _SITE_COLORS[i % len(_SITE_COLORS)] for i, s in enumerate(sites)}
+    fig = make_subplots(rows=1, cols=len(items) + 1, column_widths=[1.0] * len(items) + [0.8],
+                        subplot_titles=[f"{n} vs exact" for n in names] + ["Spearman per site"],
+                        horizontal_spacing=0.08)
+    for col, (check, name) in enumerate(zip(items, names), start=1):
+        df = check.to_frame()
+        for site in sites:
+            g = df[df["site"] == site] if len(df) else df
+            if g.empty:
+                continue
+            rho = check.spearman.get(site, float("nan"))
+            fig.add_trace(go.Scatter(
+                x=g["estimate"].to_numpy(), y=g["exact"].to_numpy(), mode="markers",
+                name=plot_text(f"{site}"), legendgroup=site, showlegend=col == 1,
+                marker=dict(color=color[site], size=7, opacity=0.8),
+                meta={"method": check.method, "site": site, "spearman": rho, "role": "cells"},
+                text=[plot_text(_cell_label(r)) for _, r in g.iterrows()],
+                hovertemplate=plot_text(f"{name} · {site} (Spearman {rho:.2f})") +
+                "<br>%{text}<br>estimate %{x:.3f}<br>exact %{y:.3f}<extra></extra>"), row=1, col=col)
+        if len(df):
+            lo = float(min(df["estimate"].min(), df["exact"].min()))
+            hi = float(max(df["estimate"].max(), df["exact"].max()))
+            fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="grey"),
+                                     name="y = x", legendgroup="y=x", showlegend=col == 1, hoverinfo="skip",
+                                     meta={"method": check.method, "role": "diagonal"}), row=1, col=col)
+        fig.update_xaxes(title_text=f"{name} estimate", row=1, col=col)
+        fig.update_yaxes(title_text="exact patching" if col == 1 else None, row=1, col=col)
+    bar_colors = ("#9ecae9", "#3182bd", "#08519c")
+    for i, (check, name) in enumerate(zip(items, names)):
+        rho = [check.spearman.get(s, float("nan")) for s in sites]
+        fig.add_trace(go.Bar(
+            x=[plot_text(s) for s in sites], y=rho, name=f"Spearman, {name}", marker_color=bar_colors[i % 3],
+            text=["n/a" if np.isnan(r) else f"{r:.2f}" for r in rho], textposition="outside",
+            meta={"method": check.method, "role": "spearman", "sites": sites},
+            hovertemplate=plot_text(name) + " %{x}: Spearman %{y:.3f}<extra></extra>"), row=1, col=len(items) + 1)
+    fig.update_yaxes(range=[-1.1, 1.15], title_text="rank correlation with exact", row=1, col=len(items) + 1)
+    fig.update_layout(
+        title=plot_text(title or "Attribution patching vs exact patching on the top cells of each site"),
+        template="plotly_white", height=480, barmode="group", legend=dict(orientation="h", y=-0.25),
+        margin=dict(b=120))
     return fig

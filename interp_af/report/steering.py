@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from interp_af.report.labels import plot_text
+
 if TYPE_CHECKING:
     from interp_af.analysis.steering import SteerResult
 
@@ -29,7 +31,8 @@ def dose_response(result: "SteerResult", *, steered_arm: int = 1, title: str | N
         g = g.sort_values("alpha")
         is_random = control.startswith("random")
         fig.add_trace(go.Scatter(
-            x=g["alpha"], y=g["closed"], mode="lines+markers", name=control,
+            x=g["alpha"], y=g["closed"], mode="lines+markers", name=plot_text(control),
+            meta={"control": control, "steered_arm": steered_arm, "role": "closed"},
             line=dict(color=colours.get(control, "#999999"), dash="dot" if is_random else "solid"),
             error_y=dict(type="data", symmetric=False, array=(g["closed_hi"] - g["closed"]).tolist(),
                          arrayminus=(g["closed"] - g["closed_lo"]).tolist()),
@@ -37,18 +40,20 @@ def dose_response(result: "SteerResult", *, steered_arm: int = 1, title: str | N
     own = df[df.control == "direction"]
     for arm, g in own.groupby("arm", sort=False):
         g = g.sort_values("alpha")
-        fig.add_trace(go.Scatter(x=g["alpha"], y=g["compliance"], mode="lines+markers", name=f"{arm} (steered)",
-                                 legendgroup=f"arm-{arm}"), row=1, col=2)
+        fig.add_trace(go.Scatter(x=g["alpha"], y=g["compliance"], mode="lines+markers",
+                                 name=plot_text(f"{arm} (steered)"), legendgroup=f"arm-{arm}",
+                                 meta={"arm": arm, "role": "compliance"}), row=1, col=2)
         fig.add_trace(go.Scatter(x=[g["alpha"].min(), g["alpha"].max()], y=[g["base_compliance"].iloc[0]] * 2,
-                                 mode="lines", line=dict(dash="dash"), name=f"{arm} (unsteered)",
-                                 legendgroup=f"arm-{arm}"), row=1, col=2)
+                                 mode="lines", line=dict(dash="dash"), name=plot_text(f"{arm} (unsteered)"),
+                                 legendgroup=f"arm-{arm}", meta={"arm": arm, "role": "unsteered"}), row=1, col=2)
     fig.add_hline(y=0, line_color="grey", line_width=1, row=1, col=1)
     fig.add_hline(y=1, line_color="grey", line_width=1, line_dash="dot", row=1, col=1)
     fig.update_xaxes(title_text="alpha (multiples of the direction)")
     fig.update_yaxes(title_text="fraction of gap closed (0 = none, 1 = other arm)", row=1, col=1)
     fig.update_yaxes(title_text="P(accept) two-way", tickformat=".0%", range=[0, 1.02], row=1, col=2)
     cos = "" if result.cue_cosine is None else f", cosine with cue embedding diff {result.cue_cosine:+.2f}"
-    fig.update_layout(title=title or (f"Steering {result.op} at {result.site} layers {list(result.layers)}, positions "
-                                      f"{result.positions} (n = {len(result.query_ids)} queries{cos})"),
-                      template="plotly_white", height=480, width=1100)
+    fig.update_layout(title=plot_text(title or (f"Steering {result.op} at {result.site} layers {list(result.layers)}, "
+                                                f"positions {result.positions} (n = {len(result.query_ids)} "
+                                                f"queries{cos})")),
+                      template="plotly_white", height=480)
     return fig

@@ -10,6 +10,7 @@ capture on disk, :func:`top_prompts_from_capture` ranks prompts by a feature's a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
@@ -34,6 +35,17 @@ class FeatureContext:
 
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
+
+    @classmethod
+    def load(cls, path: str | Path, sae: str = "") -> "FeatureContext":
+        """Read back the ``context.csv`` that the SAE study writes (``to_frame().to_csv(...)``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise InterpAFError(f"no feature contexts at {path}; pass the context.csv of an SAE study folder")
+        # empty strings come back from CSV as NaN, which is truthy: restore them so a token with no named
+        # position does not get an "@nan" label
+        table = pd.read_csv(path, keep_default_na=False, dtype={"named": str, "token": str, "context": str})
+        return cls(sae, table)
 
     def short_context(self, feature: int, width: int = 40) -> str:
         """One line for a figure: the top token in its context, and the named position it sits at (if any)."""
