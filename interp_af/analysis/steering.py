@@ -64,32 +64,12 @@ def check_direction(h: Any, direction: Tensor, what: str = "direction") -> Tenso
 
 
 def _positions(p: RenderedPrompt, n: int, positions: str | Sequence[str] | Sequence[int]) -> list[int]:
-    """Prompt positions to edit: "all", "from_cue" (cue to the end), "metric" (the position the metric reads:
-    the last token of prompt + shared answer prefix), a named position or names, or indices."""
-    if positions == "all":
-        return list(range(n))
-    if positions == "metric":  # where the metric is read: the last token of prompt + shared answer prefix
-        return [n - 1]
-    if positions == "from_cue":
-        if "cue" not in p.positions:
-            raise InterpAFError(f"prompt {p.query_id!r} ({p.arm}) has no cue position; use positions='all'")
-        return list(range(p.positions["cue"], n))
-    names = [positions] if isinstance(positions, (str, int)) else list(positions)
-    out = []
-    for name in names:
-        if isinstance(name, int):
-            idx = name if name >= 0 else n + name
-        elif name == "metric":
-            idx = n - 1
-        elif name in p.positions:
-            idx = p.positions[name]
-        else:
-            raise InterpAFError(f"position {name!r} is not a named position of prompt {p.query_id!r}; it has "
-                                f"{', '.join(p.positions)} (or use 'all', 'from_cue', or integers)")
-        if not 0 <= idx < n:
-            raise InterpAFError(f"position {name!r} -> {idx} lies outside prompt {p.query_id!r} (length {n})")
-        out.append(idx)
-    return out
+    """Prompt positions to edit (the grammar of :mod:`interp_af.setting.positions`): "all", "from_cue" (cue to
+    the end), "metric" (the last token of prompt + shared answer prefix, where the metric is read), named
+    positions, offsets, windows or indices; ``n`` is the length of prompt + shared prefix."""
+    from interp_af.setting.positions import indices
+
+    return indices(positions, p.positions, n, metric=n - 1, what=f"prompt {p.query_id!r} ({p.arm})")
 
 
 def _decision_tokens(h: Any, dt: Any) -> Any:

@@ -42,4 +42,4 @@ def capture(out: Optional[Path] = typer.Option(None, "--out", help="Output folde
         by = meta.groupby(["variant", "arm"], sort=False)["complied"].mean()
         common.console.print("compliance (logit_diff > 0): " + ", ".join(
             f"{v}/{a} {100 * float(x):.1f}%" for (v, a), x in by.items()), highlight=False)
-    common.done([cap.path])
+    common.done([cap.path], t)

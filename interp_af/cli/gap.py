@@ -25,7 +25,7 @@ def gap(out: Path = typer.Option(Path("results/gap"), "--out", help="Output fold
         model: ModelConfig = None, setting: SettingConfig = None, gap: GapConfig = None) -> None:  # type: ignore[assignment]
     """Measure compliance per arm and the gap, with paired bootstrap intervals (JSON + HTML figures)."""
     from interp_af.stages.gap import gap as run_gap
-    from interp_af.stages.gap import sections, summarize
+    from interp_af.stages.gap import report, summarize
 
     from . import common
 
@@ -33,8 +33,8 @@ def gap(out: Path = typer.Option(Path("results/gap"), "--out", help="Output fold
     common.loading(t)
     study = run_gap(t, gap)
     study.save(out)
-    figs = common.write_figures(sections(study, summarize(study)), out)
+    figs = common.write_figures(report(study, summarize(study)), out)
     for v, kinds in study.results.items():
         if "harmful" in kinds:
             common.console.print(f"{v}: {kinds['harmful']}", highlight=False, markup=False)
-    common.done([out / "gap_study.json", *figs])
+    common.done([out / "gap_study.json", *figs], t)

@@ -29,7 +29,7 @@ def patch(out: Path = typer.Option(Path("results/patch"), "--out", help="Output 
           patching: PatchingConfig = None) -> None:  # type: ignore[assignment]
     """Exact activation patching free <-> paid and attribution patching checked against it, with heatmaps."""
     from interp_af.stages.patching import patch as run_patch
-    from interp_af.stages.patching import sections, summarize
+    from interp_af.stages.patching import report, summarize
 
     from . import common
 
@@ -38,7 +38,7 @@ def patch(out: Path = typer.Option(Path("results/patch"), "--out", help="Output 
     study = run_patch(t, patching)
     study.save(out)
     summary = summarize(study)
-    figs = common.write_figures(sections(study, summary), out)
+    figs = common.write_figures(report(study, summary), out)
     for key, c in summary.top.items():
         head = f".h{c.head}" if c.head is not None else ""
         common.console.print(f"{key}: largest effect {c.effect:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}] at "
@@ -46,7 +46,7 @@ def patch(out: Path = typer.Option(Path("results/patch"), "--out", help="Output 
     for m, a in summary.attribution.items():
         common.console.print(f"{m}: Spearman vs exact (top {patching.validate_k}) " +
                              ", ".join(f"{s} {v:.2f}" for s, v in a.spearman.items()), highlight=False)
-    common.done([out / "patch_study.json", *figs])
+    common.done([out / "patch_study.json", *figs], t)
 
 
 @app.command()
@@ -55,7 +55,7 @@ def steer(out: Path = typer.Option(Path("results/steer"), "--out", help="Output 
           model: ModelConfig = None, setting: SettingConfig = None,  # type: ignore[assignment]
           steering: SteeringConfig = None) -> None:  # type: ignore[assignment]
     """Steer or ablate along a direction: dose-response of compliance per arm and gap closed, with controls."""
-    from interp_af.stages.steering import sections, summarize
+    from interp_af.stages.steering import report, summarize
     from interp_af.stages.steering import steer as run_steer
 
     from . import common
@@ -65,7 +65,7 @@ def steer(out: Path = typer.Option(Path("results/steer"), "--out", help="Output 
     study = run_steer(t, steering)
     study.save(out)
     s = summarize(study)
-    figs = common.write_figures(sections(study, s), out)
+    figs = common.write_figures(report(study, s), out)
     chosen = f"layer {s.layer} (chosen on {s.n_select} held-apart twins)" if steering.select else f"layers {list(s.layers)}"
     common.console.print(f"{s.source} at {chosen}: closes {s.gap_closed:.0%} of the gap at alpha {s.alpha:g} on "
                          f"{s.n_report} twins; random directions at most {s.random_gap_closed or 0:.0%}, flipped "
@@ -73,4 +73,4 @@ def steer(out: Path = typer.Option(Path("results/steer"), "--out", help="Output 
                          f"cue-embedding cosine {s.cue_cosine}", highlight=False, markup=False)
     for g in study.generations:
         common.console.print(repr(g), highlight=False, markup=False)
-    common.done([out / "steer.json", *figs])
+    common.done([out / "steer.json", *figs], t)

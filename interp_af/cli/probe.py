@@ -24,7 +24,7 @@ def probe(capture: Path = typer.Argument(..., help="capture folder written by `i
     from rich.table import Table
 
     from interp_af.stages.probes import probe as run_probe
-    from interp_af.stages.probes import sections, summarize
+    from interp_af.stages.probes import report, summarize
 
     from . import common
 
@@ -32,7 +32,7 @@ def probe(capture: Path = typer.Argument(..., help="capture folder written by `i
     study.save(out)
     df = study.result.to_frame()
     df.to_csv(out / "probes.scores.csv", index=False)
-    figs = common.write_figures(sections(study, summarize(study)), out)
+    figs = common.write_figures(report(study, summarize(study)), out)
     table = Table(title=f"probes on {Path(capture).name}: best layer per label and position (held-out queries)")
     for col in ("label", "position", "kind", "layer", "AUROC [95% CI]", "accuracy", "max control AUROC"):
         table.add_column(col)

@@ -13,6 +13,8 @@ def run(
     config: Optional[Path] = typer.Argument(None, help="study TOML (see experiments/); default: the default study"),
     out: Optional[Path] = typer.Option(None, "--out", help="run folder (default: runs/<config name>)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    single_file: bool = typer.Option(False, "--single-file", help="report.html with plotly.js inside it (one file "
+                                     "to share, ~5 MB) instead of sharing the run folder's plotly.min.js"),
 ) -> None:
     """Measure the gap, capture, probe, patch, steer and read SAE features; write report.html and summary.json.
 
@@ -35,7 +37,8 @@ def run(
         if not quiet:
             console.rule(f"[bold]stage {i + 1}/{n}: {name}")
 
-    result = run_study(cfg, run_dir, on_stage=on_stage, progress=not quiet)
+    result = run_study(cfg, run_dir, on_stage=on_stage, progress=not quiet, inline=single_file,
+                       config_file=str(config) if config else "(default study)")
     table = Table(title=f"interp-af run: {cfg.name}")
     for col in ("stage", "seconds", "reused"):
         table.add_column(col)

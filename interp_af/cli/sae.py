@@ -97,7 +97,7 @@ def run(out: Path = typer.Option(Path("results/sae"), "--out", help="Output fold
         model: ModelConfig = None, setting: SettingConfig = None, sae: SaeConfig = None) -> None:  # type: ignore[assignment]
     """Quality, differential features, attribution and ablation (with random controls) for each SAE."""
     from interp_af.stages.sae import sae as run_sae
-    from interp_af.stages.sae import sections, summarize
+    from interp_af.stages.sae import report, summarize
 
     from . import common
 
@@ -105,7 +105,7 @@ def run(out: Path = typer.Option(Path("results/sae"), "--out", help="Output fold
     common.loading(t)
     study = run_sae(t, sae)
     study.save(out)
-    figs = common.write_figures(sections(study, summarize(study)), out)
+    figs = common.write_figures(report(study, summarize(study)), out)
     for site, entry in study.summary()["saes"].items():
         q = entry["quality"]
         print(f"{site}: FVE {q['fve']:.3f}  L0 {q['l0']:.1f}  dead {q['dead_fraction']:.1%}  splice(err) "
@@ -118,4 +118,4 @@ def run(out: Path = typer.Option(Path("results/sae"), "--out", help="Output fold
                       f"random {a['delta_gap_random_mean']:+.3f} +- {a['delta_gap_random_sd']:.3f}); logit gap delta "
                       f"{a['delta_logit_gap_chosen']:+.3f} vs random {a['delta_logit_gap_random_mean']:+.3f} +- "
                       f"{a['delta_logit_gap_random_sd']:.3f}")
-    common.done([out / "summary.json", *figs])
+    common.done([out / "summary.json", *figs], t)

@@ -3,7 +3,7 @@
 
 The target is the default one (an empty ``[model] path``): the shipped model, its main variant ``organism``,
 the contrasts that test its known mechanism (inverted policy, no training information, the sentence cue),
-its own held-out requests (half harmful, half benign; 200 when asked for all), and its shipped SAEs.
+its own held-out requests (half harmful, half benign; at most its standard 200), and its shipped SAEs.
 """
 
 from __future__ import annotations
@@ -13,17 +13,22 @@ from pathlib import Path
 SAES = Path(__file__).resolve().parent / "saes"
 
 
-def _queries(limit: int | None, benign: bool) -> list:
+N_EVAL = 200   # the organism's standard held-out set (its card's numbers are measured on it)
+
+
+def _queries(limit: int, benign: bool) -> list:
+    """The first ``limit`` of the organism's held-out requests (the limit counts both kinds; about half are
+    benign controls, dropped when ``benign`` is off)."""
     from interp_af.organism import organism_queries
 
-    qs = organism_queries("eval", n=limit or 200)   # None = the organism's standard 200 held-out requests
+    qs = organism_queries("eval", n=limit)
     return qs if benign else [q for q in qs if q.harmful]
 
 
-def _train_queries(limit: int | None, benign: bool) -> list:
+def _train_queries(limit: int, benign: bool) -> list:
     from interp_af.organism import organism_queries
 
-    qs = organism_queries("train", n=limit or 64)
+    qs = organism_queries("train", n=limit)
     return qs if benign else [q for q in qs if q.harmful]
 
 
@@ -43,5 +48,6 @@ def register() -> None:
                     "say 'in training' (card: interp_af/organism/card.md)",
         model=_model, variant="organism",
         contrasts=("organism-inverted", "organism-noinfo", "organism-sentence"),
-        queries=_queries, saes=lambda: [SAES], train_queries=_train_queries, aliases=("organism",)),
+        queries=_queries, max_queries=N_EVAL, saes=lambda: [SAES], train_queries=_train_queries,
+        aliases=("organism",)),
         default=True, overwrite=True)

@@ -1,1 +1,2 @@
-"""interp_af.pipeline: the `run` command's stage runner and the stages it calls."""
+"""interp_af.pipeline: a whole study from one config: the TOML schema (:mod:`.config`), the stage runner with
+its fingerprints (:mod:`.runner`) and ``run_study`` (:mod:`.study`)."""

@@ -124,5 +124,19 @@ def run_stages(config: Any, run_dir: Path, *, target: Any = None, progress: bool
         write_json(stage_dir / DONE, {"fingerprint": fp, "seconds": seconds, "reads": list(reads),
                                       "summary": dataclasses.asdict(summary)})
         records.append(StageRecord(name, fp, seconds, False, summary, reads))
+    t = shared["target"]
+    if t is not None and t.loaded:
+        write_json(run_dir / "target.json", target_record(t))
     return records
+
+
+def target_record(t: Any) -> dict[str, Any]:
+    """What the run studied: the target, where its weights came from, and a fingerprint of those weights."""
+    from interp_af.capture.identity import find_module, weights_fingerprint
+
+    h = t.handle
+    return {"target": t.name, "model": t.model_config.path, "backend": t.model_config.backend,
+            "adapter": t.model_config.adapter, "dtype": t.model_config.dtype, "device": str(h.device),
+            "weights_sha256": weights_fingerprint(find_module(h)), "weights_note": t.target.weights_note,
+            "n_layers": h.n_layers, "d_model": h.d_model}
 

@@ -37,19 +37,41 @@ class StudyResult:
 
 
 def _write_stage_figures(spec: StageSpec, result: Any, summary: Any, stage_dir: Path) -> None:
-    """Each figure a stage's report sections hold, also as a file in the stage's folder."""
+    """Each figure of a stage's report contribution, also as a file in the stage's folder (one shared
+    ``plotly.min.js`` per run folder, referenced by a relative path)."""
     from interp_af.report.figures import write_figure
 
-    for section in spec.sections(result, summary):
+    for section in spec.report(result, summary).sections:
         for block in section.figures:
-            write_figure(block.figure, stage_dir / block.key)
+            if block.figure is not None:
+                write_figure(block.figure, stage_dir / block.key, js=stage_dir.parent / "plotly.min.js")
+
+
+def _header(config: Any, run_dir: Path, records: list[StageRecord], config_file: str) -> Any:
+    import json
+
+    from interp_af.report.page import PageHeader
+
+    t = json.loads((run_dir / "target.json").read_text()) if (run_dir / "target.json").exists() else {}
+    seeds = {name: config.table(name).seed for name in config.stages if hasattr(config.table(name), "seed")}
+    note = t.get("weights_note") or ""
+    return PageHeader.collect(
+        model=f"{config.model.path} ({config.model.backend}, {config.model.dtype}"
+              f"{', adapter ' + config.model.adapter if config.model.adapter else ''})" + (f"; {note}" if note else ""),
+        weights_hash=t.get("weights_sha256", "") or "not recorded (no stage loaded the model in this folder)",
+        target=f"{t.get('target', config.name)}: variant {config.setting.variant}; contrasts "
+               f"{', '.join(config.setting.contrasts or ()) or 'none'}",
+        config_file=config_file, seeds=seeds, device=t.get("device", config.model.device),
+        extra=[("stages", ", ".join(f"{r.stage} {r.seconds:.1f} s{' (reused)' if r.reused else ''}" for r in records))])
 
 
 def run_study(config: Any, out: str | Path, *, target: Any = None, progress: bool = True,
-              on_stage: Callable[[str, int, int], None] | None = None) -> StudyResult:
-    """Run every stage of ``config`` into ``out``; write ``summary.json`` and ``report.html`` there."""
+              on_stage: Callable[[str, int, int], None] | None = None, config_file: str = "",
+              inline: bool = False) -> StudyResult:
+    """Run every stage of ``config`` into ``out``; write ``summary.json`` and ``report.html`` there.
+    ``inline``: a single-file report (plotly.js inside it) instead of one sharing ``plotly.min.js``."""
     from interp_af.pipeline.config import resolve_defaults
-    from interp_af.report.html import write_report
+    from interp_af.report.page import write_page
     from interp_af.report.summary import build_summary, verdict_rows
 
     config = resolve_defaults(config)
@@ -59,9 +81,12 @@ def run_study(config: Any, out: str | Path, *, target: Any = None, progress: boo
     summaries = {r.stage: r.summary for r in records}
     summary = build_summary(summaries)
     write_json(run_dir / "summary.json", summary)
-    sections = []
+    sections, findings = [], []
     for r in records:
         spec = get_stage(r.stage)
-        sections += spec.sections(spec.load(run_dir / r.stage), r.summary)
-    write_report(run_dir, sections, verdict_rows(summaries), {r.stage: r.seconds for r in records})
+        part = spec.report(spec.load(run_dir / r.stage), r.summary)
+        sections += part.sections
+        findings += part.findings
+    write_page(run_dir / "report.html", _header(config, run_dir, records, config_file or "(default study)"),
+               verdict_rows(summaries), findings, sections, inline=inline)
     return StudyResult(run_dir, summary, tuple(records))

@@ -139,6 +139,14 @@ class Section:
     intro: str = ""
 
 
+@dataclass(frozen=True)
+class Contribution:
+    """What one stage adds to the page: its sections (figures with captions) and its rows of the findings table."""
+
+    sections: tuple[Section, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+
 def _field(row: Any, name: str) -> str:
     value = row.get(name, "") if isinstance(row, Mapping) else getattr(row, name, "")
     return "" if value is None else str(value)

@@ -148,4 +148,6 @@ def verdicts(s: Summaries, contrasts: Mapping[str, str] | None = None) -> list[V
 
 
 def verdict_rows(s: Summaries, contrasts: Mapping[str, str] | None = None) -> list[dict[str, str]]:
-    return [asdict(v) for v in verdicts(s, contrasts)]
+    """The verdict table as the page reads it: explanation, test, measured, margin, verdict."""
+    return [{"explanation": v.explanation, "test": v.contrast, "measured": v.result, "margin": "",
+             "verdict": v.verdict} for v in verdicts(s, contrasts)]

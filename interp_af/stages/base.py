@@ -13,8 +13,8 @@ The runner (:mod:`interp_af.pipeline.runner`) fingerprints exactly those inputs,
 cannot read a table its fingerprint does not cover: the stale-reuse class of bug has nowhere to happen.
 
 A stage returns a typed result (saved into its folder, loadable with ``load``), a small typed summary (what
-``summary.json`` and the verdicts read) and the report :class:`~interp_af.report.sections.Section` s drawn
-from the result. Adding a stage is one file that ends with :func:`register_stage`, plus its import in
+``summary.json`` and the verdicts read) and its part of the report (a
+:class:`~interp_af.report.page.Contribution`: sections of figures drawn from the result, and findings). Adding a stage is one file that ends with :func:`register_stage`, plus its import in
 :mod:`interp_af.stages`.
 """
 
@@ -77,7 +77,7 @@ class StageSpec(Generic[R]):
     load: Callable[[Path], R]
     summarize: Callable[[R], Any]            # -> a frozen dataclass (its asdict goes to done.json)
     summary_type: type                       # the summary dataclass (to read done.json back)
-    sections: Callable[[R, Any], list]       # (result, summary) -> [Section]
+    report: Callable[[R, Any], Any]          # (result, summary) -> interp_af.report.page.Contribution
     needs: tuple[str, ...] = ()
     uses_target: bool = True
     description: str = ""

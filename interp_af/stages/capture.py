@@ -16,7 +16,7 @@ from typing import Any
 from interp_af.capture.positions import DEFAULT_POSITIONS
 from interp_af.models.sites import SITES
 from interp_af.options import option, validate
-from interp_af.report.sections import Section
+from interp_af.report.page import Contribution, Section
 from interp_af.stages.base import StageContext, StageSpec, register_stage
 
 ACTS = "acts"
@@ -74,10 +74,10 @@ def summarize(cap: Any) -> CaptureSummary:
                           tuple(cap.positions))
 
 
-def sections(cap: Any, summary: CaptureSummary) -> list[Section]:
-    return [Section("capture", "Activations on disk", notes=(
+def report(cap: Any, summary: CaptureSummary) -> Contribution:
+    return Contribution((Section("capture", "Activations on disk", notes=(
         f"{summary.rows} rows x {len(summary.layers)} layers x {len(summary.positions)} positions "
-        f"({', '.join(summary.positions)}) of {', '.join(summary.sites)}, in {summary.path}",))]
+        f"({', '.join(summary.positions)}) of {', '.join(summary.sites)}, in {summary.path}",)),))
 
 
 def _run(ctx: StageContext) -> Any:
@@ -86,4 +86,4 @@ def _run(ctx: StageContext) -> Any:
 
 STAGE = register_stage(StageSpec(
     name="capture", config=CaptureConfig, run=_run, load=load, summarize=summarize, summary_type=CaptureSummary,
-    sections=sections, description="activations of every prompt at chosen sites, layers and positions"))
+    report=report, description="activations of every prompt at chosen sites, layers and positions"))

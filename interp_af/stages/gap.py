@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from interp_af.analysis.vocab import METRICS
 from interp_af.options import option, validate
-from interp_af.report.sections import FigureBlock, Finding, Section
+from interp_af.report.page import Contribution, FigureBlock, Finding, Section
 from interp_af.stages.base import StageContext, StageSpec, register_stage
 from interp_af.stages.util import rounded, write_json
 
@@ -145,29 +145,29 @@ CAPTIONS = {
 }
 
 
-def sections(study: GapStudy, summary: GapSummary) -> list[Section]:
-    from dataclasses import asdict
-
+def report(study: GapStudy, summary: GapSummary) -> Contribution:
     from interp_af.report.gap import contrast_figure, gap_figure
 
     figs = []
     main = study.results.get(study.main, {}).get("harmful")
     if main is not None:
-        figs.append(FigureBlock("gap", "The compliance gap", gap_figure(main), *CAPTIONS["gap"]))
-    variants = {v: {k: asdict(g) for k, g in ks.items()} for v, ks in summary.variants.items()}
-    figs.append(FigureBlock("contrasts", "What the gap depends on", contrast_figure(variants, study.main),
-                            *CAPTIONS["contrasts"]))
+        figs.append(FigureBlock.build("gap", "The compliance gap", lambda: gap_figure(main), what=CAPTIONS["gap"][0],
+                                      evidence=CAPTIONS["gap"][1], source=f"gap/{study.main}/harmful/gap.json"))
+    harmful = {v: ks["harmful"] for v, ks in study.results.items() if "harmful" in ks}
+    figs.append(FigureBlock.build("contrasts", "What the gap depends on", lambda: contrast_figure(harmful, study.main),
+                                  what=CAPTIONS["contrasts"][0], evidence=CAPTIONS["contrasts"][1],
+                                  source="gap/<variant>/harmful/gap.json"))
     findings = []
     for v, ks in summary.variants.items():
         h = ks.get("harmful")
         if h is None:
             continue
         label = "main" if v == summary.main else summary.roles.get(v, "") or "contrast"
-        findings.append(Finding(f"gap ({label}: {v})", f"compliance {h.arms[0]} - {h.arms[1]}, harmful requests",
-                                h.gap, h.gap_ci, "gap" if v == summary.main else "contrasts", "pp"))
+        findings.append(Finding(f"gap ({label}: {v})", f"compliance {h.arms[0]} - {h.arms[1]}, harmful requests "
+                                f"(n={h.n})", h.gap, h.gap_ci, "+.1%", "gap" if v == summary.main else "contrasts"))
         findings.append(Finding(f"logit-diff gap ({v})", "mean logit diff, first arm minus second",
-                                h.logit_diff_gap, h.logit_diff_gap_ci, "contrasts", "logit"))
-    return [Section("gap", "The compliance gap", tuple(figs), tuple(findings))]
+                                h.logit_diff_gap, h.logit_diff_gap_ci, "+.3f", "contrasts"))
+    return Contribution((Section("gap", "The compliance gap", tuple(figs)),), tuple(findings))
 
 
 def _run(ctx: StageContext) -> GapStudy:
@@ -178,4 +178,4 @@ def _run(ctx: StageContext) -> GapStudy:
 
 STAGE = register_stage(StageSpec(
     name="gap", config=GapConfig, run=_run, load=GapStudy.load, summarize=summarize, summary_type=GapSummary,
-    sections=sections, description="compliance per arm and the gap, main variant and contrasts"))
+    report=report, description="compliance per arm and the gap, main variant and contrasts"))

@@ -20,7 +20,7 @@ from typing import Any
 from interp_af.analysis.vocab import DIRECTIONS, METHODS
 from interp_af.models.sites import SITES
 from interp_af.options import option, validate
-from interp_af.report.sections import FigureBlock, Finding, Section
+from interp_af.report.page import Contribution, FigureBlock, Finding, Section
 from interp_af.stages.base import StageContext, StageSpec, register_stage
 from interp_af.stages.util import rounded, write_json
 
@@ -31,7 +31,7 @@ class PatchingConfig:
 
     sites: tuple[str, ...] = option(("resid_pre", "attn_out", "mlp_out", "head_out"), "Sites to patch.",
                                     choices=SITES, min_items=1)
-    n_queries: int = option(16, "Aligned harmful twins of the main variant patched (0 = all).", min=0)
+    n_queries: int = option(16, "Aligned harmful twins of the main variant patched (fewer when fewer align).", min=1)
     directions: tuple[str, ...] = option(DIRECTIONS, "denoise (clean into corrupt: sufficiency) and/or noise "
                                                      "(corrupt into clean: necessity).", choices=DIRECTIONS,
                                          min_items=1)
@@ -179,37 +179,33 @@ CAPTIONS = {
 }
 
 
-def sections(study: PatchStudy, summary: PatchingSummary) -> list[Section]:
-    import pandas as pd
-
-    from interp_af.report.patching import attribution_scatter, patch_heatmap
+def report(study: PatchStudy, summary: PatchingSummary) -> Contribution:
+    from interp_af.report.patching import attribution_figure, patch_heatmap
 
     figs = []
     for (direction, site), res in study.exact.items():
         if direction != "denoise":
             continue
         what, evidence = CAPTIONS.get(site, CAPTIONS["other"])
-        figs.append(FigureBlock(f"patch_{site}", f"Activation patching: {site}", patch_heatmap(res), what, evidence))
+        figs.append(FigureBlock.build(f"patch_{site}", f"Activation patching: {site}", lambda res=res: patch_heatmap(res),
+                                      what=what, evidence=evidence, source=f"patching/denoise_{site}"))
     if study.checks:
-        from interp_af.analysis.attribution import AttributionCheck
-
-        frames = [c.to_frame().assign(method=m) for m, c in study.checks.items()]
-        merged = AttributionCheck("+".join(study.checks), {f"{m}/{s}": r for m, c in study.checks.items()
-                                                             for s, r in c.spearman.items()},
-                                  pd.concat(frames, ignore_index=True))
-        figs.append(FigureBlock("attribution", "Attribution patching vs exact", attribution_scatter(merged),
-                                *CAPTIONS["attribution"]))
+        checks = list(study.checks.values())
+        figs.append(FigureBlock.build("attribution", "Attribution patching vs exact",
+                                      lambda: attribution_figure(checks), what=CAPTIONS["attribution"][0],
+                                      evidence=CAPTIONS["attribution"][1], source="patching/attribution_*.csv"))
     findings = []
     if summary.top_site is not None:
         c = summary.top_site
         name = f"{c.site}.{c.layer}" + (f".h{c.head}" if c.head is not None else "")
+        key = f"patch_{c.site}" if any(b.key == f"patch_{c.site}" for b in figs) else None
         findings.append(Finding("where does the effect enter?", f"largest denoising cell: {name} @ {c.column}",
-                                c.effect, c.ci, f"patch_{c.site}"))
+                                c.effect, c.ci, ".2f", key))
     for m, a in summary.attribution.items():
         for s, r in a.spearman.items():
             findings.append(Finding(f"can {m} be trusted on {s}?", "Spearman of estimate vs exact, top cells",
-                                    r, None, "attribution"))
-    return [Section("patching", "Activation and attribution patching", tuple(figs), tuple(findings))]
+                                    r, None, ".2f", "attribution"))
+    return Contribution((Section("patching", "Activation and attribution patching", tuple(figs)),), tuple(findings))
 
 
 def _run(ctx: StageContext) -> PatchStudy:
@@ -220,5 +216,5 @@ def _run(ctx: StageContext) -> PatchStudy:
 
 STAGE = register_stage(StageSpec(
     name="patching", config=PatchingConfig, run=_run, load=PatchStudy.load, summarize=summarize,
-    summary_type=PatchingSummary, sections=sections,
+    summary_type=PatchingSummary, report=report,
     description="exact activation patching (denoise + noise) and attribution patching checked against it"))

@@ -25,7 +25,7 @@ from typing import Any
 
 from interp_af.analysis.vocab import CONTROLS, KINDS
 from interp_af.options import option, validate
-from interp_af.report.sections import FigureBlock, Finding, Section
+from interp_af.report.page import Contribution, FigureBlock, Finding, Section
 from interp_af.stages.base import StageContext, StageSpec, register_stage
 from interp_af.stages.util import rounded
 
@@ -233,27 +233,32 @@ CAPTIONS = {
 }
 
 
-def sections(study: ProbeStudy, summary: ProbesSummary) -> list[Section]:
+def report(study: ProbeStudy, summary: ProbesSummary) -> Contribution:
     from interp_af.report.probes import auroc_figure, cosine_figure, transfer_figure
 
-    figs = [FigureBlock("auroc", "Probes", auroc_figure(study.result, title="Probe AUROC by layer"),
-                        *CAPTIONS["auroc"])]
+    figs = [FigureBlock.build("auroc", "Probes", lambda: auroc_figure(study.result, title="Probe AUROC by layer"),
+                              what=CAPTIONS["auroc"][0], evidence=CAPTIONS["auroc"][1],
+                              source="probes/probes.scores.json")]
     if study.cue_cosine is not None:
-        figs.append(FigureBlock("cue_cosine", "Probe directions vs the cue token", cosine_figure(
-            study.cue_cosine, title="Cosine of probe directions with the cue-token embedding difference"),
-            *CAPTIONS["cue_cosine"]))
+        figs.append(FigureBlock.build(
+            "cue_cosine", "Probe directions vs the cue token", lambda: cosine_figure(
+                study.cue_cosine, title="Cosine of probe directions with the cue-token embedding difference"),
+            what=CAPTIONS["cue_cosine"][0], evidence=CAPTIONS["cue_cosine"][1], source="probes/cue_cosine.csv"))
     if study.transfer is not None:
-        figs.append(FigureBlock("transfer", "Generalisation across policies", transfer_figure(
-            study.transfer, title="Train on one condition, test on another"), *CAPTIONS["transfer"]))
+        figs.append(FigureBlock.build(
+            "transfer", "Generalisation across policies", lambda: transfer_figure(
+                study.transfer, title="Train on one condition, test on another"),
+            what=CAPTIONS["transfer"][0], evidence=CAPTIONS["transfer"][1], source="probes/transfer"))
     findings = []
     if summary.best is not None:
         b = summary.best
         findings.append(Finding(f"is '{b.label}' linearly readable?", f"logistic probe AUROC at the decision "
-                                f"position, best layer ({b.layer})", b.auroc, b.auroc_ci, "auroc"))
+                                f"position, best layer ({b.layer})", b.auroc, b.auroc_ci, ".3f", "auroc"))
         if b.control_auroc is not None:
             findings.append(Finding("do the controls stay at chance?", "highest control AUROC (same label)",
-                                    b.control_auroc, None, "auroc"))
-    return [Section("probes", "Probes", tuple(figs), tuple(findings), notes=summary.leakage + summary.notes)]
+                                    b.control_auroc, None, ".3f", "auroc"))
+    return Contribution((Section("probes", "Probes", tuple(figs), notes=summary.leakage + summary.notes),),
+                        tuple(findings))
 
 
 def _run(ctx: StageContext) -> ProbeStudy:
@@ -264,5 +269,5 @@ def _run(ctx: StageContext) -> ProbeStudy:
 
 STAGE = register_stage(StageSpec(
     name="probes", config=ProbesConfig, run=_run, load=ProbeStudy.load, summarize=summarize,
-    summary_type=ProbesSummary, sections=sections, needs=("capture",), uses_target=False,
+    summary_type=ProbesSummary, report=report, needs=("capture",), uses_target=False,
     description="linear probes per layer and position with controls, cue geometry and policy transfer"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from interp_af.options import option, validate
-from interp_af.report.sections import FigureBlock, Finding, Section
+from interp_af.report.page import Contribution, FigureBlock, Finding, Section
 from interp_af.stages.base import StageContext, StageSpec, register_stage
 from interp_af.stages.util import rounded
 
@@ -32,7 +32,7 @@ class SaeConfig:
     path: str = option("", "An SAE folder (sae-lens or sparsify format) or '<sae-lens release>/<sae id>'; '' = the "
                            "SAEs the target ships.")
     sae_id: str = option("", "The SAE id inside a release, when path is only the release name.")
-    n_queries: int = option(32, "Aligned harmful twins of the main variant studied (0 = all).", min=0)
+    n_queries: int = option(32, "Aligned harmful twins of the main variant studied (fewer when fewer align).", min=1)
     positions: tuple[str, ...] = option(("cue", "end_user", "decision", "metric"), "Named positions read ('metric' "
                                         "= where the metric is read).", min_items=1)
     ablate_positions: tuple[str, ...] = option(("decision", "metric"), "Positions where the top features are "
@@ -146,29 +146,36 @@ CAPTIONS = {
 }
 
 
-def sections(study: Any, summary: SaeSummary) -> list[Section]:
+def report(study: Any, summary: SaeSummary) -> Contribution:
     from interp_af.report.sae import ablation_figure, attribution_bars
 
     figs = []
     for site, e in study.entries.items():
         arms = e.differential.arms
         pos = summary.position if summary.position in e.picks else next(iter(e.picks))
-        figs.append(FigureBlock(f"sae_attribution_{site}", f"SAE feature attribution ({site}, {pos})",
-                                attribution_bars(e.attribution, pos, k=study.config.top_n, arms=arms,
-                                                 contexts=e.contexts), *CAPTIONS["attribution"]))
-        for apos, iv in e.ablations.items():
-            figs.append(FigureBlock(f"sae_ablation_{site}_{apos}", f"SAE feature ablation ({site}, at {apos})",
-                                    ablation_figure(iv), *CAPTIONS["ablation"]))
+        figs.append(FigureBlock.build(
+            f"sae_attribution_{site}", f"SAE feature attribution ({site}, {pos})",
+            lambda e=e, pos=pos, arms=arms: attribution_bars(e.attribution, pos, k=study.config.top_n, arms=arms,
+                                                             contexts=e.contexts),
+            what=CAPTIONS["attribution"][0], evidence=CAPTIONS["attribution"][1], source=f"sae/{site}/attribution"))
+        if e.ablations:
+            ivs = list(e.ablations.values())
+            figs.append(FigureBlock.build(
+                f"sae_ablation_{site}", f"SAE feature ablation ({site}, at {', '.join(e.ablations)})",
+                lambda ivs=ivs: ablation_figure(ivs), what=CAPTIONS["ablation"][0], evidence=CAPTIONS["ablation"][1],
+                source=f"sae/{site}/ablation_*.json"))
+    keys = {b.key for b in figs}
+    attr_key = f"sae_attribution_{summary.site}"
     findings = [Finding("does the SAE fit these prompts?", f"fraction of variance explained ({summary.site})",
-                        summary.fve, None, f"sae_attribution_{summary.site}")]
+                        summary.fve, None, ".3f", attr_key if attr_key in keys else None)]
     if summary.gap_closed_by_ablation is not None:
-        key = f"sae_ablation_{summary.site}_{summary.position}"
+        key = f"sae_ablation_{summary.site}" if f"sae_ablation_{summary.site}" in keys else None
         findings.append(Finding("do the top features carry the gap?", f"fraction of the gap closed by ablating "
                                 f"{len(summary.top_features or ())} features at {summary.position}",
-                                summary.gap_closed_by_ablation, None, key))
+                                summary.gap_closed_by_ablation, None, ".0%", key))
         findings.append(Finding("do random features do as much?", "mean fraction closed by random sets",
-                                summary.random_gap_closed_by_ablation, None, key))
-    return [Section("sae", "SAE features", tuple(figs), tuple(findings))]
+                                summary.random_gap_closed_by_ablation, None, ".0%", key))
+    return Contribution((Section("sae", "SAE features", tuple(figs)),), tuple(findings))
 
 
 def _run(ctx: StageContext) -> Any:
@@ -179,4 +186,4 @@ def _run(ctx: StageContext) -> Any:
 
 STAGE = register_stage(StageSpec(
     name="sae", config=SaeConfig, run=_run, load=load, summarize=summarize, summary_type=SaeSummary,
-    sections=sections, description="SAE quality, feature attribution, and ablation of the top features vs random"))
+    report=report, description="SAE quality, feature attribution, and ablation of the top features vs random"))

@@ -24,7 +24,7 @@ from typing import Any
 from interp_af.analysis.vocab import STEER_OPS as OPS
 from interp_af.analysis.vocab import STEER_SITES
 from interp_af.options import option, validate
-from interp_af.report.sections import FigureBlock, Finding, Section
+from interp_af.report.page import Contribution, FigureBlock, Finding, Section
 from interp_af.stages.base import StageContext, StageSpec, register_stage
 from interp_af.stages.util import rounded, write_json
 
@@ -236,20 +236,21 @@ CAPTIONS = {
 }
 
 
-def sections(study: SteerStudy, summary: SteeringSummary) -> list[Section]:
+def report(study: SteerStudy, summary: SteeringSummary) -> Contribution:
     from interp_af.report.steering import dose_response
 
-    figs = (FigureBlock("steering", "Steering", dose_response(study.result), *CAPTIONS["steering"]),)
+    figs = (FigureBlock.build("steering", "Steering", lambda: dose_response(study.result), what=CAPTIONS["steering"][0],
+                              evidence=CAPTIONS["steering"][1], source="steering/steer.json"),)
     findings = [Finding("does moving the representation move the gap?",
                         f"fraction of the gap closed at alpha {summary.alpha:g}, layer {summary.layer}",
-                        summary.gap_closed, None, "steering")]
+                        summary.gap_closed, None, ".0%", "steering")]
     if summary.random_gap_closed is not None:
         findings.append(Finding("do random directions do as much?", "largest |fraction closed| of the norm-matched "
-                                "random directions", summary.random_gap_closed, None, "steering"))
+                                "random directions", summary.random_gap_closed, None, ".0%", "steering"))
     if summary.flipped_gap_closed is not None:
         findings.append(Finding("does the flipped direction push the other way?", "fraction closed, flipped",
-                                summary.flipped_gap_closed, None, "steering"))
-    return [Section("steering", "Steering", figs, tuple(findings), notes=summary.skipped)]
+                                summary.flipped_gap_closed, None, ".0%", "steering"))
+    return Contribution((Section("steering", "Steering", figs, notes=summary.skipped),), tuple(findings))
 
 
 def _run(ctx: StageContext) -> SteerStudy:
@@ -260,5 +261,5 @@ def _run(ctx: StageContext) -> SteerStudy:
 
 STAGE = register_stage(StageSpec(
     name="steering", config=SteeringConfig, run=_run, load=SteerStudy.load, summarize=summarize,
-    summary_type=SteeringSummary, sections=sections,
+    summary_type=SteeringSummary, report=report,
     description="mean-difference steering with the layer chosen on held-apart twins, vs random and flipped"))

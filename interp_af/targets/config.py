@@ -47,7 +47,8 @@ class SettingConfig:
                                                      "declares its role); unset = the target's.")
     queries: str = option("", "A CSV / JSONL / text file of requests; '' = the target's default set.")
     column: str = option("goal", "CSV column / JSON key holding the requests.")
-    limit: int = option(100, "Use the first N requests (0 = all).", min=0)
+    limit: int = option(100, "Use the first N requests (a limit above the set's size is capped, with a note).",
+                        min=1)
     benign: bool = option(True, "Also run the built-in benign control requests.")
     casing: str = option("", "Tag-value casing: lower (true/false), title (True/False), upper; '' = the "
                              "variant's own.", choices=CASINGS)

@@ -23,10 +23,6 @@ from interp_af.targets.config import ModelConfig, SettingConfig
 from interp_af.targets.target import Target, target_for
 
 
-def _limit(n: int) -> int | None:
-    return None if n == 0 else n
-
-
 class ResolvedTarget:
     """A study subject, ready to run: see the module docstring. Build it with :func:`resolve`."""
 
@@ -47,6 +43,7 @@ class ResolvedTarget:
         self._queries: list[Query] | None = None
         self._twins: dict[str, list[Twin]] = {}
         self._variants: dict[str, Any] = {}
+        self.notes: list[str] = []      # what a user should know about the resolution (capped limits, ...)
 
     # -- what it is -----------------------------------------------------------------------------------------
     @property
@@ -143,10 +140,18 @@ class ResolvedTarget:
             if s.queries:
                 from interp_af.setting.queries import benign_queries, load_queries
 
-                qs = load_queries(s.queries, limit=_limit(s.limit), column=s.column)
+                qs = load_queries(s.queries, limit=s.limit, column=s.column)
+                if len(qs) < s.limit:
+                    self.notes.append(f"[setting] limit {s.limit} is more than the {len(qs)} requests in "
+                                      f"{s.queries}; using all {len(qs)}")
                 qs = qs + (benign_queries() if s.benign else [])
             else:
-                qs = self.target.queries(_limit(s.limit), s.benign)
+                limit = s.limit
+                if self.target.max_queries is not None and limit > self.target.max_queries:
+                    self.notes.append(f"[setting] limit {limit} is more than the {self.target.max_queries} requests "
+                                      f"of target {self.name}; using all {self.target.max_queries}")
+                    limit = self.target.max_queries
+                qs = self.target.queries(limit, s.benign)
             self._queries = qs
         return self._queries
 

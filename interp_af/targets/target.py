@@ -22,11 +22,12 @@ from interp_af.setting.types import Query
 # the contrasts that test a real model's gap (each variant declares its role; see interp_af.setting.variants)
 REAL_CONTRASTS: tuple[str, ...] = ("no-training-info", "inverted-cue", "three-tiers")
 
-QueryFn = Callable[[int | None, bool], list[Query]]   # (limit or None = all, include benign?) -> requests
+QueryFn = Callable[[int, bool], list[Query]]   # (limit, include the benign controls?) -> requests
+ADVBENCH_SIZE = 520
 
 
-def default_queries(limit: int | None, benign: bool) -> list[Query]:
-    """AdvBench harmful_behaviors (first ``limit``) plus the built-in benign control set."""
+def default_queries(limit: int, benign: bool) -> list[Query]:
+    """The first ``limit`` AdvBench harmful_behaviors goals, plus the built-in benign control set."""
     from interp_af.setting.queries import benign_queries, load_queries
 
     return load_queries(None, limit=limit) + (benign_queries() if benign else [])
@@ -37,7 +38,8 @@ class Target:
     """A registered study subject.
 
     ``model``: a callable returning the model folder or Hub id (called only when the model is loaded, so
-    listing targets costs nothing). ``queries``: the default requests, ``(limit, benign) -> list[Query]``.
+    listing targets costs nothing). ``queries``: the default requests, ``(limit, benign) -> list[Query]``, and
+    ``max_queries`` how many there are (a larger ``[setting] limit`` is capped, with a note).
     ``saes``: folders holding the SAEs shipped for it (``<site>.<layer>/`` in sae-lens format), or None.
     ``train_queries``: requests for training SAEs when they must not be the studied ones (a trained
     model's training split). ``aliases``: other names its weights go by (an SAE trained on it records the first as
@@ -50,6 +52,7 @@ class Target:
     variant: str = "default"
     contrasts: tuple[str, ...] = REAL_CONTRASTS
     queries: QueryFn = default_queries
+    max_queries: int | None = ADVBENCH_SIZE   # the size of the default request set (a larger limit is capped)
     saes: Callable[[], Sequence[str | Path]] | None = None
     train_queries: QueryFn | None = None   # requests to train SAEs on, if they must differ from the studied ones
     aliases: tuple[str, ...] = ()

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from interp_af.errors import InterpAFError
-from interp_af.report.figures import atomic_write
 
 CANDIDATES = ("chromium-headless-shell", "/usr/lib/chromium/chromium-headless-shell", "chromium", "google-chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -263,7 +262,11 @@ def check_page(path: str | Path, *, expected_plots: int | None = None, timeout: 
                                              session=sid)["result"]["value"])
             if screenshot is not None:
                 shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=sid)
-                atomic_write(screenshot, base64.b64decode(shot["data"]))
+                out = Path(screenshot)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                tmp = out.with_name(f".{out.name}.tmp")
+                tmp.write_bytes(base64.b64decode(shot["data"]))
+                tmp.replace(out)   # never a half-written picture
             pipe.pump(0.1)
         finally:
             pipe.close()

@@ -46,7 +46,7 @@ def test_values_are_read_and_coerced(tmp_path):
         ('[gap]\nn_boot = true\n', r"study.toml:2: \[gap\] n_boot must be an int, got boolean"),
         ('[gap]\nmetric = "foo"\n', r"study.toml:2: \[gap\] metric = 'foo': 'foo' is not one of forward, generate"),
         ('[probes]\n\n\nfolds = 1\n', r"study.toml:4: \[probes\] folds = 1: must be >= 2"),
-        ('[setting]\nlimit = -1\n', r"study.toml:2: \[setting\] limit = -1: must be >= 0"),
+        ('[setting]\nlimit = 0\n', r"study.toml:2: \[setting\] limit = 0: must be >= 1"),
         ('[capture]\nsites = ["resid_post", "resid_mid"]\n', r"study.toml:2: \[capture\] sites = .*'resid_mid' is not"),
         ('name = "a"\nfoo = 1\n', r"study.toml:2: unknown key 'foo'; valid top-level keys"),
         ('stages = ["gap", "probe"]\n', r"study.toml:1: unknown stage 'probe' in stages"),

@@ -37,7 +37,7 @@ def counting(monkeypatch):
             return Note(name, up)
 
         return dataclasses.replace(spec, run=run, load=lambda d, name=name: Note(name), summarize=lambda r: r,
-                                   summary_type=Note, sections=lambda r, s: [])
+                                   summary_type=Note, report=lambda r, s: None)
 
     fakes = {n: make(n) for n in ("gap", "capture", "probes")}
     monkeypatch.setattr(base, "_STAGES", {**real, **fakes})

@@ -50,7 +50,7 @@ def test_every_stage_runs_and_the_summary_has_the_headline_keys(first_run):
     assert 0.0 <= summary["probe"]["control_auroc"] <= 1.0
     page = (out / "report.html").read_text()
     assert "Verdicts" in page and "figure unavailable" not in page
-    assert page.count("class='cap'") >= 8  # captions under the figures
+    assert page.count("<figcaption>") >= 8  # captions under the figures
     assert res.to_frame().shape[0] == len(cfg.stages)
     # every stage read exactly what it declared: its table, the target's if it runs on it, its input stages
     for r in res.records:

@@ -42,20 +42,23 @@ METRIC_POSITION = "metric"
 def named_positions(prompts: Sequence[RenderedPrompt], names: Sequence[str], dt: Any = None) -> Int[Tensor, "n p"]:
     """``[n_prompts, len(names)]`` prompt-coordinate indices; a name a prompt lacks -> one-line error.
 
-    Besides the prompt's own names, ``"metric"`` is where the metric is read: the last token of the metric
-    inputs (``decision`` + the shared completion prefix, e.g. the ``<`` both tags start with)."""
+    Names follow :mod:`interp_af.setting.positions` (a named position, an offset such as ``decision-1``, or
+    ``"metric"``: where the metric is read, the last token of the metric inputs, ``decision`` + the shared
+    completion prefix, e.g. the ``<`` both tags start with)."""
+    from interp_af.setting.positions import index
+
     out = torch.empty((len(prompts), len(names)), dtype=torch.long)
+    shared = len(dt.shared) if dt is not None else 0
     for i, p in enumerate(prompts):
+        n = len(p.input_ids) + shared
         for j, name in enumerate(names):
-            if name == METRIC_POSITION and name not in p.positions:
-                out[i, j] = len(p.input_ids) + len(dt.shared if dt is not None else ()) - 1
-                continue
-            if name not in p.positions:
+            k = index(name, p.positions, n, metric=n - 1)
+            if k < 0:
                 raise InterpAFError(
-                    f"prompt {p.query_id or i} ({p.arm}) has no named position {name!r} (it has "
+                    f"prompt {p.query_id or i} ({p.arm}) has no position {name!r} (it has "
                     f"{', '.join(p.positions)}, and 'metric'); choose positions every prompt has"
                 )
-            out[i, j] = int(p.positions[name])
+            out[i, j] = k
     return out
 
 

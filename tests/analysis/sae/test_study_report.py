@@ -10,7 +10,7 @@ from interp_af.analysis.sae.study import StudyConfig, run_study
 
 def test_study_writes_results_and_figures(sae0, sae1, sae_handle, sae_prompts, sae_dt, tmp_path):
     from interp_af.analysis.sae.study import SAEStudy
-    from interp_af.stages.sae import sections, summarize
+    from interp_af.stages.sae import report, summarize
 
     cfg = StudyConfig(positions=("cue", "decision", "metric"), ablate_positions=("metric",), k=3, n_random=2,
                       batch_size=12, top_n=6)
@@ -28,8 +28,8 @@ def test_study_writes_results_and_figures(sae0, sae1, sae_handle, sae_prompts, s
     # the saved study loads back to the same numbers, and the report figures are drawn from it
     again = SAEStudy.load(tmp_path)
     assert again.summary() == study.summary()
-    keys = [b.key for s in sections(again, summarize(again)) for b in s.figures]
-    assert keys == ["sae_attribution_resid_post.1", "sae_ablation_resid_post.1_metric"]
+    keys = [b.key for s in report(again, summarize(again)).sections for b in s.figures]
+    assert keys == ["sae_attribution_resid_post.1", "sae_ablation_resid_post.1"]
 
 
 def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
