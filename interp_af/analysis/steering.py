@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from interp_af.analysis.effects import effect_interval, normalised_effect
 from interp_af.analysis.patch_engine import logit_diff_last
+from interp_af.checks import finite_floats, nonneg_int, positive_int
 from interp_af.errors import InterpAFError
 from interp_af.models.sites import SiteKey
 from interp_af.setting.types import RenderedPrompt, Twin
@@ -109,6 +110,7 @@ def mean_difference(h: Any, twins: Sequence[Twin], *, layer: int, site: str = "r
     answer prefix), or a named position of the prompts ("decision" = last prompt token, "cue", "end_user", ...)."""
     if site not in STEER_SITES:
         raise InterpAFError(f"site {site!r} cannot give a mean-difference direction; use one of {STEER_SITES}")
+    positive_int(batch_size, "batch_size")
     _check_layers(h, [layer])
     if not twins:
         raise InterpAFError("no twins given; build them with interp_af.setting.twins.make_twins")
@@ -144,6 +146,7 @@ def cue_embedding_cosine(h: Any, twins: Sequence[Twin], direction: Tensor) -> fl
 def control_directions(direction: Tensor, *, n_random: int = 3, flipped: bool = True,
                        seed: int = 0) -> dict[str, Tensor]:
     """``{"direction": d, "flipped": -d, "random0": r0, ...}`` with Gaussian random directions of ``d``'s norm."""
+    nonneg_int(n_random, "n_random", "0 = no random controls")
     g = torch.Generator().manual_seed(seed)
     out = {"direction": direction}
     if flipped:
@@ -211,14 +214,14 @@ class SteerResult:
         return pd.DataFrame(rows)
 
     def save(self, out_dir: str | Path) -> Path:
-        from safetensors.torch import save_file
+        from interp_af import atomic, owned
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = owned.ensure_dir(out_dir, what="steering")
         meta = {k: getattr(self, k) for k in ("op", "site", "layers", "positions", "controls", "alphas", "arms",
                                                "query_ids", "direction_norm", "cue_cosine", "n_boot", "seed", "info")}
-        save_file({"ld": self.ld.contiguous(), "base": self.base.contiguous()}, str(out / "steer.safetensors"))
-        (out / "steer.json").write_text(json.dumps(meta, indent=2))
+        text = json.dumps(meta, indent=2)
+        atomic.write_safetensors(out / "steer.safetensors", {"ld": self.ld, "base": self.base})
+        atomic.write_text(out / "steer.json", text)
         return out
 
     @classmethod
@@ -271,11 +274,14 @@ def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[
         raise InterpAFError(f"site {site!r} cannot be steered along a d_model direction; use one of {STEER_SITES}")
     if not twins:
         raise InterpAFError("no twins given; build them with interp_af.setting.twins.make_twins")
+    positive_int(batch_size, "batch_size")
+    nonneg_int(n_boot, "n_boot", "0 = no intervals")
+    nonneg_int(n_random, "n_random", "0 = no random controls")
     layers_t = _check_layers(h, layers)
     d = check_direction(h, direction)
     dt = _decision_tokens(h, dt)
     ctrl = control_directions(d, n_random=n_random, flipped=flipped and op == "add", seed=seed)
-    alphas_t = tuple(float(a) for a in alphas) if op == "add" else (1.0,)
+    alphas_t = finite_floats(alphas, "alphas", nonempty=False) if op == "add" else (1.0,)
     if op == "add" and not alphas_t:
         raise InterpAFError("alphas is empty; give the multipliers of the direction to add, e.g. -2 -1 1 2")
     prompts = [p for tw in twins for p in (tw.a, tw.b)]
@@ -317,6 +323,9 @@ def generate_steered(h: Any, prompts: Sequence[RenderedPrompt], direction: Tenso
                      max_new_tokens: int = 8, batch_size: int = 16) -> list[str]:
     """Greedy decoding of ``max_new_tokens`` with the edit applied at every step (with ``positions="all"``
     also at the generated tokens). ``direction=None`` decodes unsteered. Returns the decoded continuations."""
+    positive_int(max_new_tokens, "max_new_tokens")
+    positive_int(batch_size, "batch_size")
+    finite_floats([alpha], "alpha")
     layers_t = _check_layers(h, layers)
     d = None if direction is None else check_direction(h, direction) * (alpha if op == "add" else 1.0)
     texts: list[str] = []

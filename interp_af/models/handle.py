@@ -208,13 +208,17 @@ def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | 
 
     ``adapter``: a PEFT adapter folder, merged into the weights. ``device_map`` (e.g. "auto") is passed to
     transformers/accelerate for several GPUs. ``remote=True`` (nnsight only) runs traces on NDIF.
-    ``tl_route``: "auto" | "hooked" | "bridge" (TransformerLens only).
+    ``tl_route``: "auto" | "hooked" | "bridge" (TransformerLens only). ``device`` is checked first (a GPU
+    that is not there is one line, before any weight is read).
     """
     if backend not in BACKENDS:
         raise InterpAFError(f"backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
     if remote and backend != "nnsight":
         raise InterpAFError("remote=True needs backend='nnsight' (NDIF runs nnsight traces)")
+    from interp_af.models.devices import check_device
     from interp_af.models.hub import parse_dtype
+
+    check_device(device)
 
     torch_dtype = parse_dtype(dtype)
     if backend == "tl":

@@ -127,6 +127,9 @@ def paired_gap(values: np.ndarray, arm: Sequence[str], qid: Sequence[str], arms:
                n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
     """mean(values | arm a) - mean(values | arm b) with a bootstrap interval that resamples *queries*
     (each query keeps both of its arms). Returns (gap, lo, hi) for a 95% interval."""
+    from interp_af.checks import positive_int
+
+    positive_int(n_boot, "n_boot", "bootstrap resamples")
     by_q: dict[str, list[list[float]]] = {}
     for v, a, q in zip(values, arm, qid):
         if a in arms:

@@ -11,7 +11,6 @@ numbers into ``out_dir/summary.json``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,6 +38,15 @@ class StudyConfig:
     batch_size: int = 8
     top_n: int = 15              # features shown in figures / tables
 
+    def __post_init__(self) -> None:
+        from interp_af.checks import nonneg_int, positive_int
+
+        positive_int(self.steps, "steps")
+        positive_int(self.k, "k")
+        nonneg_int(self.n_random, "n_random", "0 = no random controls")
+        positive_int(self.batch_size, "batch_size")
+        positive_int(self.top_n, "top_n")
+
 
 def _json_safe(obj: Any) -> Any:
     if isinstance(obj, dict):
@@ -55,12 +63,12 @@ def run_study(handle: Any, saes: Sequence[LoadedSAE], prompts: Sequence[Rendered
     """Run the study for every SAE in ``saes``; returns (and writes) the summary."""
     from interp_af.report.sae import ablation_figure, arm_scatter, attribution_bars, write_figure
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from interp_af import atomic, owned
+
+    out = owned.ensure_dir(out_dir, what="sae study")
     summary: dict[str, Any] = {"config": asdict(cfg), "n_prompts": len(prompts), "saes": {}}
     for sae in saes:
-        d = out / str(sae.site)
-        d.mkdir(exist_ok=True)
+        d = owned.ensure_dir(out / str(sae.site), what="sae study")
         q = sae_quality(handle, sae, prompts, dt, positions=cfg.positions, batch_size=cfg.batch_size)
         q.save(d / "quality.json")
         fa = encode_prompts(handle, sae, prompts, dt, positions=cfg.positions, batch_size=cfg.batch_size)
@@ -82,7 +90,7 @@ def run_study(handle: Any, saes: Sequence[LoadedSAE], prompts: Sequence[Rendered
         # one pass over the prompts for the contexts of every feature shown at any position
         ctx = feature_context(handle, sae, prompts, sorted({f for p in picks.values() for f in p[3]}), dt=dt, k=3,
                               batch_size=cfg.batch_size)
-        ctx.to_frame().to_csv(d / "context.csv", index=False)
+        atomic.write_text(d / "context.csv", ctx.to_frame().to_csv(index=False))
         for pos, (cmp, gap_feats, top_diff, show) in picks.items():
             write_figure(attribution_bars(attr, pos, k=cfg.top_n, arms=arms, contexts=ctx), d / f"attribution_{pos}")
             write_figure(arm_scatter(fa, pos, arms=arms, highlight=show, contexts=ctx), d / f"scatter_{pos}")
@@ -101,5 +109,5 @@ def run_study(handle: Any, saes: Sequence[LoadedSAE], prompts: Sequence[Rendered
                 pos_entry["ablation"] = {**iv.summary(), "baseline": asdict(iv.baseline), "chosen": asdict(iv.chosen)}
             entry["positions"][pos] = pos_entry
         summary["saes"][str(sae.site)] = entry
-    (out / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2))
+    atomic.write_json(out / "summary.json", _json_safe(summary))
     return summary
