@@ -89,6 +89,10 @@ class ProbeConfig:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1:
             raise InterpAFError(f"n_jobs={self.n_jobs!r} is out of range; use a positive number of processes or -1 "
                                 f"(all cores)")
+        if self.device not in ("cpu", "torch-cpu"):  # the batched torch solver: a GPU that is not there is one line
+            from interp_af.models.devices import check_device
+
+            check_device(self.device)
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,11 @@ def test_real_gpu_devices():
     with pytest.raises(InterpAFError, match=f"has {n} GPU"):
         check_device(f"cuda:{n}")
     assert f"cuda:{n - 1}" in devices.available_devices()
+
+
+def test_probe_solver_device_is_checked(no_gpu):
+    from interp_af.analysis.probes import ProbeConfig
+
+    assert ProbeConfig(device="torch-cpu").device == "torch-cpu"
+    with pytest.raises(InterpAFError, match="no usable CUDA GPU"):
+        ProbeConfig(device="cuda")
