@@ -1,7 +1,8 @@
 """The layering rule, checked on the source: no module imports one above it, and the core never mentions the
 project's plugins (the trained organism and the zoo reach the core only through entry points).
 
-Layers, bottom to top (ARCHITECTURE.md): utilities (errors, options, plugins, testing) -> setting -> models ->
+Layers, bottom to top (ARCHITECTURE.md): utilities (errors, options, plugins, atomic, owned, checks, checksums,
+textio, testing) -> setting -> models ->
 targets -> capture -> analysis -> report -> stages -> pipeline -> cli and the root API."""
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "interp_af"
-LAYERS = ["errors", "options", "plugins", "testing", "setting", "models", "targets", "capture", "analysis", "report",
-          "stages", "pipeline", "cli", "__init__"]
-RANK = {"errors": 0, "options": 0, "plugins": 0, "testing": 0, "setting": 1, "models": 2, "targets": 3,
-        "capture": 4, "analysis": 5, "report": 6, "stages": 7, "pipeline": 8, "cli": 9, "__init__": 9}
+UTILITIES = ("errors", "options", "plugins", "testing", "atomic", "owned", "checks", "checksums", "textio")
+RANK = {**{u: 0 for u in UTILITIES}, "setting": 1, "models": 2, "targets": 3, "capture": 4, "analysis": 5,
+        "report": 6, "stages": 7, "pipeline": 8, "cli": 9, "__init__": 9}
 PLUGINS = ("organism", "zoo")
 
 
@@ -42,13 +42,17 @@ def _imports(path: Path) -> list[tuple[int, str]]:
                 mod = ".".join(base + ((node.module,) if node.module else ()))
             else:
                 mod = node.module or ""
-            if mod.startswith("interp_af"):
+            if mod == "interp_af":   # from interp_af import atomic, owned: the submodules named
+                out += [(node.lineno, f"interp_af.{a.name}") for a in node.names]
+            elif mod.startswith("interp_af"):
                 out.append((node.lineno, mod))
     return out
 
 
 def _target_unit(module: str) -> str:
     parts = module.split(".")
+    if len(parts) > 1 and parts[1] == "__version__":
+        return "errors"   # the version string: a constant every layer may read
     return parts[1] if len(parts) > 1 else "__init__"
 
 

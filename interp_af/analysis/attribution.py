@@ -71,6 +71,10 @@ def attribute(model: Any, twins: Sequence[Twin], *, sites: Sequence[str] = ("res
     """
     if method not in METHODS:
         raise InterpAFError(f"method {method!r} is unknown; use 'atp' or 'ig'")
+    from interp_af.checks import nonneg_int, positive_int
+
+    positive_int(steps, "steps", "integrated-gradient interpolation points")
+    nonneg_int(n_boot, "n_boot", "0 = no intervals")
     bad = [s for s in sites if s not in SITES]
     if bad:
         raise InterpAFError(f"site(s) {bad} unknown; use some of {', '.join(SITES)}")
@@ -209,6 +213,13 @@ def validate_attribution(model: Any, twins: Sequence[Twin], estimates: dict[str,
                          dt: Any = None, batch_size: int = 64, progress: bool = True) -> AttributionCheck:
     """Run exact patching on the ``k`` cells of largest |estimate| of each site (per query: cells are chosen
     on the query-averaged estimate) and return the Spearman correlation of estimate vs exact per site."""
+    from interp_af.checks import positive_int
+
+    positive_int(k, "k", "cells to check per site")
+    positive_int(batch_size, "batch_size")
+    if not estimates:
+        raise InterpAFError("no estimates to validate; pass the dict attribute() returned")
+
     h = as_handle(model)
     tok = h.tokenizer
     if dt is None:

@@ -21,6 +21,10 @@ from torch import Tensor
 
 def bootstrap_weights(n: int, n_boot: int, seed: int = 0) -> Tensor:
     """``[n_boot, n]`` weights of a bootstrap over ``n`` queries (counts of each query / n), float64."""
+    from interp_af.checks import positive_int
+
+    positive_int(n, "n", "queries to resample")
+    positive_int(n_boot, "n_boot", "bootstrap resamples")
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n, size=(n_boot, n))
     counts = np.zeros((n_boot, n))
@@ -45,7 +49,12 @@ def effect_interval(patched_QC: Tensor, target_Q: Tensor, source_Q: Tensor, *, n
                     level: float = 0.95, seed: int = 0) -> tuple[Tensor, Tensor]:
     """Percentile bootstrap interval (over queries) of :func:`normalised_effect` -> ``(lo [C], hi [C])``.
 
-    Replicates whose denominator is exactly zero (every drawn query has identical arms) are dropped."""
+    Replicates whose denominator is exactly zero (every drawn query has identical arms) are dropped.
+    ``n_boot=0`` returns the point estimate as both ends (no interval)."""
+    from interp_af.checks import fraction, nonneg_int
+
+    nonneg_int(n_boot, "n_boot", "0 = no interval")
+    fraction(level, "level")
     n = patched_QC.shape[0]
     if n < 2 or n_boot < 1:
         point = normalised_effect(patched_QC, target_Q, source_Q)

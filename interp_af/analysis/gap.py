@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from interp_af.models.wrap import as_handle
+from interp_af.checks import fraction, nonneg_float, positive_int
 from interp_af.errors import InterpAFError
 from interp_af.setting.types import ACCEPT, REJECT, RenderedPrompt, Twin
 
@@ -113,13 +114,10 @@ class GapResult:
 
     def save(self, out_dir: str | Path) -> Path:
         """Write ``gap.json`` (result, per-prompt scores and config) into ``out_dir``; returns its path."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "gap.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
-        tmp.replace(path)   # never a half-written result on disk
-        return path
+        from interp_af import atomic, owned
+
+        out = owned.ensure_dir(out_dir, what="gap")
+        return atomic.write_json(out / "gap.json", self.to_dict(), default=str)   # never a half-written result
 
     @classmethod
     def load(cls, path: str | Path) -> "GapResult":
@@ -153,6 +151,8 @@ def paired_bootstrap(values_QA: np.ndarray, n_boot: int = 2000, seed: int = 0, l
     Returns (per-arm intervals ``[A, 2]``, the bootstrap distribution of the arm-0 minus arm-1 difference
     ``[n_boot]``, its interval). Percentile intervals.
     """
+    positive_int(n_boot, "n_boot", "bootstrap resamples")
+    fraction(level, "level")
     q = values_QA.shape[0]
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, q, size=(n_boot, q))
@@ -174,6 +174,8 @@ def gap_from_scores(scores: Sequence[PromptScore], arms: Sequence[str] | None = 
                     n_boot: int = 2000, seed: int = 0, level: float = 0.95,
                     config: Mapping[str, Any] | None = None) -> GapResult:
     """Aggregate per-prompt scores into a :class:`GapResult` (queries missing an arm are dropped)."""
+    positive_int(n_boot, "n_boot", "bootstrap resamples")
+    fraction(level, "level")
     arms = tuple(arms) if arms is not None else tuple(dict.fromkeys(s.arm for s in scores))
     if len(arms) < 2:
         raise InterpAFError(f"the gap needs two arms; got {list(arms)} (render each query in both arms)")
@@ -224,11 +226,12 @@ def score_prompts(handle: Any, prompts: Sequence[RenderedPrompt], *, metric: str
                   progress: bool = True) -> list[PromptScore]:
     """The decision of every prompt with ``handle`` (logit difference always; generation when asked; the full
     log-probability of both completions with ``logprobs=True``, two more passes)."""
-    handle = as_handle(handle)
     from interp_af.models.metric import completion_logprob, decision_tokens, generate_check, score_logit_diff
 
     if metric not in METRICS:
         raise InterpAFError(f"metric {metric!r} is unknown; use one of {', '.join(METRICS)}")
+    _check_scoring(batch_size, max_new_tokens, temperature)
+    handle = as_handle(handle)
     dt = decision_tokens(handle.tokenizer, accept, reject)
     ids = [p.input_ids for p in prompts]
     ld = score_logit_diff(handle, ids, dt, batch_size=batch_size, progress=progress).tolist()
@@ -246,11 +249,21 @@ def score_prompts(handle: Any, prompts: Sequence[RenderedPrompt], *, metric: str
     return out
 
 
+def _check_scoring(batch_size: int, max_new_tokens: int | None, temperature: float) -> None:
+    positive_int(batch_size, "batch_size")
+    if max_new_tokens is not None:
+        positive_int(max_new_tokens, "max_new_tokens")
+    nonneg_float(temperature, "temperature", "0 = greedy decoding")
+
+
 def compute_gap(handle: Any, items: Sequence[Twin | RenderedPrompt], *, arms: Sequence[str] | None = None,
                 metric: str = "forward", n_boot: int = 2000, seed: int = 0, level: float = 0.95,
                 batch_size: int = 8, max_new_tokens: int | None = None, temperature: float = 0.0,
                 logprobs: bool = False, progress: bool = True, config: Mapping[str, Any] | None = None) -> GapResult:
     """Score every prompt of ``items`` (twins or rendered prompts) and return the gap with paired intervals."""
+    positive_int(n_boot, "n_boot", "bootstrap resamples")  # before any forward pass
+    fraction(level, "level")
+    _check_scoring(batch_size, max_new_tokens, temperature)
     handle = as_handle(handle)
     prompts = _prompts(items)
     if not prompts:

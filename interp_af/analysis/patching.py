@@ -107,16 +107,16 @@ class PatchResult:
 
     def save(self, out_dir: str | Path) -> Path:
         """Write ``patch.json`` (config, labels) and ``patch.safetensors`` (tensors) into ``out_dir``."""
-        from safetensors.torch import save_file
+        from interp_af import atomic, owned
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = owned.ensure_dir(out_dir, what="patching")
         meta = {k: getattr(self, k) for k in ("site", "direction", "clean_arm", "layers", "heads", "columns",
                                                "query_ids", "n_boot", "seed", "info")}
-        save_file({"patched": self.patched.contiguous(), "target": self.target.contiguous(),
-                   "source": self.source.contiguous(), "computed": self.computed.to(torch.uint8).contiguous()},
-                  str(out / "patch.safetensors"))
-        (out / "patch.json").write_text(json.dumps(meta, indent=2))
+        text = json.dumps(meta, indent=2)  # serialised first: a value JSON cannot hold fails before any write
+        atomic.write_safetensors(out / "patch.safetensors", {
+            "patched": self.patched, "target": self.target, "source": self.source,
+            "computed": self.computed.to(torch.uint8)})
+        atomic.write_text(out / "patch.json", text)
         return out
 
     @classmethod
@@ -245,6 +245,10 @@ def patch_twins(model: Any, twins: Sequence[Twin], *, site: str = "resid_pre", d
         raise InterpAFError(f"direction {direction!r} is unknown; use 'denoise' or 'noise'")
     if clean not in ("a", "b"):
         raise InterpAFError(f"clean={clean!r}: name the clean arm as 'a' (the twin's first arm) or 'b'")
+    from interp_af.checks import nonneg_int, positive_int
+
+    positive_int(batch_size, "batch_size")
+    nonneg_int(n_boot, "n_boot", "0 = no intervals")
     check_aligned(twins)
     handle = as_handle(model)
     n_layers, n_heads = handle.n_layers, handle.n_heads

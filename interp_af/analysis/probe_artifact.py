@@ -12,6 +12,7 @@ a direction is only meaningful in the residual basis it was fitted in. See ``pro
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,53 +103,128 @@ class ProbeSet:
 
     # ------------------------------------------------------------------------------------------- files
     def save(self, path: str | Path) -> Path:
-        """Write ``<path>.safetensors`` + ``<path>.json`` (``path`` without suffix); returns the JSON path."""
-        from safetensors.torch import save_file
+        """Write ``<path>.safetensors`` + ``<path>.json`` (``path`` without suffix); returns the JSON path.
+
+        The JSON records the sha256 of the tensors file and a checksum of its own content, which :meth:`load`
+        checks. Both files are written atomically, tensors first, so a crash never leaves a JSON that points at
+        half-written tensors; an existing file of that name that is not a probe file is never overwritten."""
+        from safetensors.torch import save as to_bytes
+
+        from interp_af import atomic, owned
 
         base = Path(path)
         base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
-        base.parent.mkdir(parents=True, exist_ok=True)
         st, js = base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
+        _refuse_foreign(st, js)
+        owned.ensure_dir(base.parent, what="probes")
+        data = to_bytes({"direction": self.directions.detach().float().contiguous().cpu(),
+                         "bias": self.biases.detach().float().contiguous().cpu()}, metadata={"format": FORMAT})
         doc = {"format": FORMAT, "version": VERSION, "tensors": st.name, "model": dict(self.model),
                "source": _jsonable(dict(self.source)), "probes": [_jsonable(asdict(e)) for e in self.entries],
-               "score": "x . direction[k] + bias[k] on raw activations; > 0 means the label's positive class"}
-        # Write both to temporary names, then rename: a crash never leaves a half-written pair behind.
-        tmp_st, tmp_js = st.with_name(st.name + ".tmp"), js.with_name(js.name + ".tmp")
-        try:
-            save_file({"direction": self.directions.detach().float().contiguous().cpu(),
-                       "bias": self.biases.detach().float().contiguous().cpu()}, str(tmp_st))
-            tmp_js.write_text(json.dumps(doc, indent=1))
-            tmp_st.replace(st)
-            tmp_js.replace(js)
-        finally:
-            for t in (tmp_st, tmp_js):
-                t.unlink(missing_ok=True)
+               "score": "x . direction[k] + bias[k] on raw activations; > 0 means the label's positive class",
+               "tensors_sha256": hashlib.sha256(data).hexdigest(), "tensors_bytes": len(data)}
+        doc = json.loads(json.dumps(doc))  # the checksum is over what a reader will parse back
+        doc["checksum"] = _doc_checksum(doc)
+        atomic.write_bytes(st, data)
+        atomic.write_json(js, doc, indent=1)
         return js
 
     @classmethod
     def load(cls, path: str | Path) -> "ProbeSet":
-        """Read a probe pair written by :meth:`save` (give either file or the common stem)."""
-        from safetensors.torch import load_file
+        """Read a probe pair written by :meth:`save` (give either file or the common stem). The tensors' sha256
+        and the JSON's checksum are verified (cached per file); a damaged or edited file is named in one line."""
+        from interp_af import checksums
 
         base = Path(path)
         base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
         js = base.with_name(base.name + ".json")
+        refit = "refit the probes (interp-af probe)"
         if not js.exists():
             raise InterpAFError(f"no probe file {js}; give the path written by `interp-af probe` (the .json or its stem)")
-        try:
-            doc = json.loads(js.read_text())
-        except json.JSONDecodeError:
-            raise InterpAFError(f"{js} is not valid JSON (corrupted); refit the probes") from None
+        doc = _read_doc(js)
         if doc.get("format") != FORMAT:
             raise InterpAFError(f"{js} is not an interp_af probe file; give a file written by `interp-af probe`")
+        if "checksum" in doc and _doc_checksum(doc) != doc["checksum"]:
+            raise InterpAFError(f"probe file {js} is corrupted or was edited (checksum mismatch); {refit}")
+        if not isinstance(doc.get("tensors"), str) or not isinstance(doc.get("probes"), list):
+            raise InterpAFError(f"probe file {js} lacks its 'tensors' or 'probes' entry (damaged); {refit}")
         st = js.with_name(doc["tensors"])
         if not st.exists():
             raise InterpAFError(f"probe tensors {st} are missing beside {js}; copy both files together")
+        if doc.get("tensors_sha256"):
+            checksums.verify_file(st, doc["tensors_sha256"], size=doc.get("tensors_bytes"), what="probe tensors",
+                                  hint=f"copy the pair again or {refit}")
+        t = _read_tensors(st, refit)
+        try:
+            entries = tuple(ProbeEntry(**{**e, "C": float(e["C"]) if e.get("C") is not None else float("nan")})
+                            for e in doc["probes"])
+        except (TypeError, ValueError, KeyError) as err:
+            raise InterpAFError(f"probe file {js} has a malformed probe entry ({err}); {refit}") from None
+        d, b = t["direction"], t["bias"]
+        if d.dim() != 2 or b.shape != (d.shape[0],):
+            raise InterpAFError(f"{st} holds direction {list(d.shape)} and bias {list(b.shape)}; expected [K, d] and "
+                                f"[K]; {refit}")
+        if d.shape[0] != len(entries):
+            raise InterpAFError(f"{st} holds {d.shape[0]} probes but {js} lists {len(entries)}; the pair is mismatched")
+        return cls(d, b, entries, doc.get("model", {}), doc.get("source", {}))
+
+
+def _doc_checksum(doc: Mapping[str, Any]) -> str:
+    """sha256 of the JSON's canonical form without its own ``checksum`` key."""
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _read_doc(js: Path) -> dict:
+    try:
+        doc = json.loads(js.read_text(encoding="utf-8"))
+    except ValueError:  # invalid JSON or not UTF-8
+        raise InterpAFError(f"{js} is not valid JSON (corrupted); refit the probes") from None
+    except OSError as err:
+        raise InterpAFError(f"probe file {js} cannot be read ({err.strerror}); check its permissions") from None
+    if not isinstance(doc, dict):
+        raise InterpAFError(f"{js} is not an interp_af probe file; give a file written by `interp-af probe`")
+    return doc
+
+
+def _read_tensors(st: Path, refit: str) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
         t = load_file(str(st))
-        entries = tuple(ProbeEntry(**{**e, "C": float(e["C"]) if e.get("C") is not None else float("nan")}) for e in doc["probes"])
-        if t["direction"].shape[0] != len(entries):
-            raise InterpAFError(f"{st} holds {t['direction'].shape[0]} probes but {js} lists {len(entries)}; the pair is mismatched")
-        return cls(t["direction"], t["bias"], entries, doc["model"], doc.get("source", {}))
+    except (SafetensorError, ValueError, OSError) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InterpAFError(f"probe tensors {st} are unreadable ({why}); {refit}") from None
+    if "direction" not in t or "bias" not in t:
+        raise InterpAFError(f"probe tensors {st} lack 'direction' or 'bias' (keys: {', '.join(sorted(t))}); {refit}")
+    return t
+
+
+def _refuse_foreign(st: Path, js: Path) -> None:
+    """Never overwrite a file the toolkit did not write: an existing ``.json`` must be a probe file, and an
+    existing ``.safetensors`` must be named by it or carry the probe format in its header."""
+    doc = None
+    if js.exists():
+        try:
+            doc = json.loads(js.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            doc = None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise InterpAFError(f"{js} exists and is not an interp_af probe file; interp_af never overwrites a file "
+                                f"it did not write: choose another name or --out")
+    if st.exists():
+        ours = isinstance(doc, dict) and doc.get("tensors") == st.name
+        if not ours:
+            from interp_af.capture.sfio import read_header
+
+            try:
+                ours = read_header(st)[0].get("__metadata__", {}).get("format") == FORMAT
+            except (ValueError, OSError, AttributeError):
+                ours = False
+        if not ours:
+            raise InterpAFError(f"{st} exists and is not an interp_af probe file; interp_af never overwrites a file "
+                                f"it did not write: choose another name or --out")
 
 
 def _jsonable(obj: Any) -> Any:

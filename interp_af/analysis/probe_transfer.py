@@ -75,14 +75,13 @@ class TransferResult:
                             columns=pd.Index(names, name="test"))
 
     def save(self, path: str | Path) -> Path:
+        from interp_af import atomic, owned
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        owned.ensure_dir(path.parent, what="probe transfer")
         doc = {"conditions": [asdict(c) for c in self.conditions], "layers": list(self.layers), "site": self.site,
                "position": self.position, "kind": self.kind, "auroc": _jsonable(self.auroc.tolist())}
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
-        tmp.replace(path)
-        return path
+        return atomic.write_json(path, doc, indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> "TransferResult":
@@ -141,7 +140,7 @@ def transfer_capture(capture: Any, conditions: Sequence[Condition], *, site: str
     if isinstance(capture, (str, Path)):
         from interp_af.capture.store import open_capture
 
-        capture = open_capture(capture, verify=False)
+        capture = open_capture(capture)  # checksums verified (cached by stat)
     if len(conditions) < 2:
         raise InterpAFError("a generalisation matrix needs at least 2 conditions (e.g. --transfer 'tag:in_training:variant==\"default\"')")
     meta = capture.meta()

@@ -73,6 +73,25 @@ class ProbeConfig:
             raise InterpAFError(f"unknown control(s) {bad}: choose from {', '.join(CONTROLS)}")
         if self.n_folds < 2:
             raise InterpAFError(f"n_folds={self.n_folds}: use at least 2 folds")
+        from interp_af.checks import fraction, int_at_least, nonneg_int, positive_float, positive_int
+
+        int_at_least(self.n_folds, "n_folds", 2, "folds of the grouped cross-validation")
+        nonneg_int(self.n_boot, "n_boot", "0 = no intervals")
+        positive_int(self.same_label_repeats, "same_label_repeats")
+        positive_int(self.max_iter, "max_iter")
+        fraction(self.val_frac, "val_frac")
+        fraction(self.leakage_threshold, "leakage_threshold")
+        if not self.Cs:
+            raise InterpAFError("Cs is empty; give the regularisation grid of the logistic probe, e.g. (0.01, 0.1, 1)")
+        for c in self.Cs:
+            positive_float(c, "Cs")
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1:
+            raise InterpAFError(f"n_jobs={self.n_jobs!r} is out of range; use a positive number of processes or -1 "
+                                f"(all cores)")
+        if self.device not in ("cpu", "torch-cpu"):  # the batched torch solver: a GPU that is not there is one line
+            from interp_af.models.devices import check_device
+
+            check_device(self.device)
 
 
 @dataclass(frozen=True)
@@ -132,17 +151,15 @@ class ProbeResult:
 
     def save(self, folder: str | Path, name: str = "probes") -> Path:
         """``folder/<name>.scores.json`` (config + scores + notes) and the probe pair ``folder/<name>.{json,safetensors}``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        from interp_af import atomic, owned
+
+        folder = owned.ensure_dir(folder, what="probes")
         if self.probes is not None:
             self.probes.save(folder / name)
         f = folder / f"{name}.scores.json"
         doc = {"config": _jsonable(asdict(self.config)), "scores": [_jsonable(asdict(s)) for s in self.scores],
                "notes": list(self.notes), "leakage": list(self.leakage)}
-        tmp = f.with_name(f.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
-        tmp.replace(f)
-        return f
+        return atomic.write_json(f, doc, indent=1)
 
     @classmethod
     def load(cls, folder: str | Path, name: str = "probes") -> "ProbeResult":
@@ -313,7 +330,7 @@ def probe_capture(capture: Any, label: str, *, site: str = "resid_post", positio
     if isinstance(capture, (str, Path)):
         from interp_af.capture.store import open_capture
 
-        capture = open_capture(capture, verify=False)
+        capture = open_capture(capture)  # checksums verified (cached by stat)
     if site not in capture.sites:
         raise InterpAFError(f"site {site!r} was not captured; captured sites: {', '.join(capture.sites)}")
     positions = tuple(positions) if positions else tuple(capture.positions)

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af.analysis.effects import effect_interval, normalised_effect
+from interp_af.checks import finite_floats, nonneg_int, positive_int
 from interp_af.errors import InterpAFError
 from interp_af.models.metric import logit_diff
 from interp_af.models.sites import SiteKey
@@ -87,9 +88,10 @@ def mean_difference(h: Any, twins: Sequence[Twin], *, layer: int, site: str = "r
 
     ``position``: "metric" (default: where the decision metric is read, i.e. after the teacher-forced shared
     answer prefix), or a named position of the prompts ("decision" = last prompt token, "cue", "end_user", ...)."""
-    h = as_handle(h)
     if site not in STEER_SITES:
         raise InterpAFError(f"site {site!r} cannot give a mean-difference direction; use one of {STEER_SITES}")
+    positive_int(batch_size, "batch_size")
+    h = as_handle(h)
     _check_layers(h, [layer])
     if not twins:
         raise InterpAFError("no twins given; build them with interp_af.setting.twins.make_twins")
@@ -126,6 +128,7 @@ def cue_embedding_cosine(h: Any, twins: Sequence[Twin], direction: Tensor) -> fl
 def control_directions(direction: Tensor, *, n_random: int = 3, flipped: bool = True,
                        seed: int = 0) -> dict[str, Tensor]:
     """``{"direction": d, "flipped": -d, "random0": r0, ...}`` with Gaussian random directions of ``d``'s norm."""
+    nonneg_int(n_random, "n_random", "0 = no random controls")
     g = torch.Generator().manual_seed(seed)
     out = {"direction": direction}
     if flipped:
@@ -193,14 +196,14 @@ class SteerResult:
         return pd.DataFrame(rows)
 
     def save(self, out_dir: str | Path) -> Path:
-        from safetensors.torch import save_file
+        from interp_af import atomic, owned
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = owned.ensure_dir(out_dir, what="steering")
         meta = {k: getattr(self, k) for k in ("op", "site", "layers", "positions", "controls", "alphas", "arms",
                                                "query_ids", "direction_norm", "cue_cosine", "n_boot", "seed", "info")}
-        save_file({"ld": self.ld.contiguous(), "base": self.base.contiguous()}, str(out / "steer.safetensors"))
-        (out / "steer.json").write_text(json.dumps(meta, indent=2))
+        text = json.dumps(meta, indent=2)
+        atomic.write_safetensors(out / "steer.safetensors", {"ld": self.ld, "base": self.base})
+        atomic.write_text(out / "steer.json", text)
         return out
 
     @classmethod
@@ -247,18 +250,21 @@ def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[
           progress: bool = True) -> SteerResult:
     """Steer (``op="add"``: + alpha x direction) or ablate (``op="project_out"``) at ``layers`` and
     ``positions`` on both arms of every twin, with flipped and norm-matched random controls."""
-    h = as_handle(h)
     if op not in OPS:
         raise InterpAFError(f"op {op!r} is unknown; use 'add' or 'project_out'")
     if site not in STEER_SITES:
         raise InterpAFError(f"site {site!r} cannot be steered along a d_model direction; use one of {STEER_SITES}")
     if not twins:
         raise InterpAFError("no twins given; build them with interp_af.setting.twins.make_twins")
+    positive_int(batch_size, "batch_size")
+    nonneg_int(n_boot, "n_boot", "0 = no intervals")
+    nonneg_int(n_random, "n_random", "0 = no random controls")
+    h = as_handle(h)
     layers_t = _check_layers(h, layers)
     d = check_direction(h, direction)
     dt = _decision_tokens(h, dt)
     ctrl = control_directions(d, n_random=n_random, flipped=flipped and op == "add", seed=seed)
-    alphas_t = tuple(float(a) for a in alphas) if op == "add" else (1.0,)
+    alphas_t = finite_floats(alphas, "alphas", nonempty=False) if op == "add" else (1.0,)
     if op == "add" and not alphas_t:
         raise InterpAFError("alphas is empty; give the multipliers of the direction to add, e.g. -2 -1 1 2")
     prompts = [p for tw in twins for p in (tw.a, tw.b)]
@@ -300,6 +306,9 @@ def generate_steered(h: Any, prompts: Sequence[RenderedPrompt], direction: Tenso
                      max_new_tokens: int = 8, batch_size: int = 16) -> list[str]:
     """Greedy decoding of ``max_new_tokens`` with the edit applied at every step (with ``positions="all"``
     also at the generated tokens). ``direction=None`` decodes unsteered. Returns the decoded continuations."""
+    positive_int(max_new_tokens, "max_new_tokens")
+    positive_int(batch_size, "batch_size")
+    finite_floats([alpha], "alpha")
     h = as_handle(h)
     layers_t = _check_layers(h, layers)
     d = None if direction is None else check_direction(h, direction) * (alpha if op == "add" else 1.0)

@@ -16,7 +16,6 @@ cache, so opening a 50 GB capture costs no RAM and touching a slice reads only t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
@@ -25,6 +24,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 import torch
+
+from interp_af import atomic, checksums
 
 # safetensors dtype code <-> torch dtype. bf16 has no numpy dtype: it is mapped as uint16 and re-viewed.
 DTYPES: dict[torch.dtype, str] = {
@@ -38,7 +39,6 @@ NUMPY_OF: dict[str, type] = {
     "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
 }
 ITEMSIZE: dict[str, int] = {k: np.dtype(v).itemsize for k, v in NUMPY_OF.items()}
-_HASH_CHUNK = 8 << 20
 
 
 class Spec:
@@ -76,35 +76,14 @@ def tensor_bytes(t: torch.Tensor) -> memoryview:
 
 
 def write_atomic(path: Path, chunks: Iterable[bytes | memoryview]) -> str:
-    """Write ``chunks`` to ``path`` atomically (tmp file + fsync + rename + directory fsync); return sha256."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    digest = hashlib.sha256()
-    try:
-        with open(tmp, "wb") as f:
-            for c in chunks:
-                digest.update(c)
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return digest.hexdigest()
+    """Write ``chunks`` to ``path`` atomically (tmp file + fsync + rename + directory fsync); return sha256.
+
+    The one atomic writer of the package (:func:`interp_af.atomic.write_chunks`): the temporary file is removed
+    on any failure, Ctrl-C and a full disk included, and an ``OSError`` becomes a one-line error naming ``path``."""
+    return atomic.write_chunks(path, chunks)
 
 
-def fsync_dir(d: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+fsync_dir = atomic.fsync_dir
 
 
 def save(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> str:
@@ -131,12 +110,18 @@ def read_header(path: Path) -> tuple[dict, int]:
 def memmap(path: Path, name: str) -> torch.Tensor:
     """A torch tensor backed by a read-only-on-disk memory map of tensor ``name`` in ``path`` (no copy)."""
     head, start = read_header(path)
-    info = head[name]
-    shape = tuple(info["shape"])
-    lo, hi = info["data_offsets"]
+    try:  # a damaged header must be a ValueError the caller can name, not a KeyError deep inside numpy
+        info = head[name]
+        shape = tuple(int(s) for s in info["shape"])
+        lo, hi = (int(x) for x in info["data_offsets"])
+        code = str(info["dtype"])
+        itemsize = ITEMSIZE[code]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"malformed safetensors header for tensor {name!r} ({type(err).__name__}: {err})") from None
+    if min(shape, default=0) < 0 or hi - lo != int(np.prod(shape, dtype=np.int64)) * itemsize or lo < 0:
+        raise ValueError(f"tensor {name!r}: header shape {list(shape)} does not match its byte range [{lo}, {hi})")
     if os.path.getsize(path) < start + hi:
         raise ValueError(f"tensor {name!r} extends past the end of the file (truncated)")
-    code = info["dtype"]
     if 0 in shape:
         return torch.empty(shape, dtype=TORCH_OF[code])
     # mode "c" (copy-on-write): writable for torch.from_numpy, but writes never reach the file
@@ -147,8 +132,4 @@ def memmap(path: Path, name: str) -> torch.Tensor:
 
 def sha256_file(path: Path) -> str:
     """Streaming sha256 of a file (constant memory)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return checksums.sha256_file(path)

@@ -20,14 +20,20 @@ sites, layers and positions. How it stays fast and small:
   A cache of another model / prompt set / config is refused with one line (``overwrite=True`` replaces it).
 - **Finish**: shards are merged (streamed) into one file per (site, position), ``meta.jsonl`` and the
   cue embeddings are written, the manifest flips to ``complete``, and the shards are deleted.
+- **Owned folder**: the output folder is claimed (:func:`interp_af.owned.claim_dir`): created, or accepted when
+  empty or written by interp_af; a folder holding someone else's files is refused (``allow_foreign=True``
+  writes beside them and never deletes them). Every removal (``overwrite``, the shards at the end) goes
+  through :func:`interp_af.owned.remove_owned`. A killed writer's temporary files are cleared when the
+  capture is resumed, and a finished capture never holds one.
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import math
-import shutil
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +42,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from interp_af.models.wrap import as_handle
+from interp_af import atomic, checksums, owned
+from interp_af.checks import positive_int
 from interp_af.errors import InterpAFError
 from interp_af.models.batch import collate, pad_id_of
 from interp_af.models.sites import SITES, SiteKey
@@ -43,11 +51,15 @@ from interp_af.models.sites import SITES, SiteKey
 from . import identity as ident
 from . import sfio
 from .positions import DEFAULT_POSITIONS, check_known, expand, resolve
-from .store import FORMAT, MANIFEST, VERSION, Capture, array_key, open_capture, read_manifest, verify_file, write_manifest
+from .store import (FORMAT, MANIFEST, RECORD, VERSION, Capture, array_key, open_capture, read_manifest, verify_file,
+                    write_manifest)
 
 SHARD_BYTES = 64 << 20  # target size of one shard's activation buffer
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-_OWN = (MANIFEST, "shards", "acts", "meta.jsonl", "cue_embeddings.safetensors")
+_OWN = (MANIFEST, "shards", "acts", "meta.jsonl", "cue_embeddings.safetensors", RECORD)
+_SIDE = (".lock", owned.MARKER)   # the writer's own bookkeeping, never results
+_FOREIGN_HINT = ("choose a new or empty --out, or allow writing beside those files (allow_foreign=True; they are "
+                 "never deleted)")
 
 
 def _malloc_trim() -> Callable[[], None]:
@@ -82,7 +94,10 @@ def default_shard_rows(row_bytes: int) -> int:
 @contextmanager
 def _lock(out: Path) -> Iterator[None]:
     """One writer per folder. flock is released by the kernel even on kill -9, so a crash never leaves it stuck."""
-    fh = open(out / ".lock", "w")
+    try:
+        fh = open(out / ".lock", "w")
+    except OSError as err:
+        raise atomic.os_error(err, out / ".lock", "creating") from err
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -93,21 +108,48 @@ def _lock(out: Path) -> Iterator[None]:
         fh.close()
 
 
+def _claim(out: Path, allow_foreign: bool) -> None:
+    """Create or accept the capture folder (see :mod:`interp_af.owned`); a capture written before ownership
+    markers existed is recognised by its manifest and adopted."""
+    if out.is_dir() and owned.owner(out) is None and (out / MANIFEST).exists():
+        read_manifest(out)  # refuses a manifest.json that is not a capture's
+        owned.adopt_dir(out, what="capture")
+        for sub in ("acts", "shards"):
+            if (out / sub).is_dir():
+                owned.adopt_dir(out / sub, what="capture")
+    elif out.is_dir() and owned.owner(out) is None and os.listdir(out) == [".lock"]:
+        owned.adopt_dir(out, what="capture")  # a capture that died before its first manifest: only its lock
+    owned.claim_dir(out, what="capture", allow_foreign=allow_foreign, hint=_FOREIGN_HINT)
+    if not (out / MANIFEST).exists():
+        rec = owned.owner(out)
+        foreign = set(rec.foreign) if rec else set()
+        stray = [n for n in sorted(os.listdir(out))
+                 if n not in (*_OWN, *_SIDE) and n not in foreign and not atomic.is_temp_name(n)]
+        if stray:  # e.g. a run folder of interp_af: owned, but not by a capture
+            raise InterpAFError(f"output folder {out} is not empty and holds no capture ({', '.join(stray[:3])}); "
+                                f"choose a new or empty --out")
+
+
+def _sweep(out: Path) -> None:
+    """Remove killed writers' temporary files from the capture folder and its own sub-folders, never looking
+    inside (or at) entries that were there before the capture claimed the folder."""
+    rec = owned.owner(out)
+    atomic.remove_stale_temps(out, recursive=False, keep=rec.foreign if rec else ())
+    for sub in ("acts", "shards"):
+        if owned.is_owned(out / sub):
+            atomic.remove_stale_temps(out / sub, recursive=False)
+
+
 def _clear(out: Path) -> None:
     """Remove a previous capture's files (only ours: anything else in the folder is left alone)."""
     for name in _OWN:
-        p = out / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+        owned.remove_owned(out / name)
+    _sweep(out)
 
 
 def _prepare_dir(out: Path, want: dict, overwrite: bool) -> dict | None:
     """Return the existing manifest to resume from (None = start fresh). Refuses mismatching caches."""
     if not (out / MANIFEST).exists():
-        if any(p.name not in (*_OWN, ".lock") for p in out.iterdir()):
-            raise InterpAFError(f"output folder {out} is not empty and holds no capture; choose a new or empty --out")
         return None
     if overwrite:
         _clear(out)
@@ -325,38 +367,51 @@ def _shard_records(out: Path, manifest: dict) -> Iterator[dict]:
 
 def _finish(out: Path, plan: _Plan, manifest: dict) -> None:
     """Merge shards into one file per (site, position) + meta.jsonl + cue embeddings; flip status; drop shards."""
-    (out / "acts").mkdir(exist_ok=True)
+    owned.claim_dir(out / "acts", what="capture arrays")
     code = sfio.DTYPES[plan.dtype]
+    record = checksums.Record(out / RECORD)
     arrays = {}
     for s, p in plan.keys:
         key = array_key(s, p)
         spec = sfio.Spec(code, (plan.n, len(plan.layers), *plan.tails[s]))
         rel = f"acts/{key}.safetensors"
-        sha = sfio.write_atomic(out / rel, [sfio.header_bytes({"acts": spec}, {"site": s, "position": p}),
-                                            *_stream_array(out, manifest, key)])
+        # chained, not a list: `[header, *stream]` would read the whole array into memory before writing it
+        head = sfio.header_bytes({"acts": spec}, {"site": s, "position": p})
+        sha = sfio.write_atomic(out / rel, itertools.chain([head], _stream_array(out, manifest, key)))
         arrays[key] = {"file": rel, "site": s, "position": p, "shape": list(spec.shape), "dtype": code,
                        "sha256": sha, "bytes": (out / rel).stat().st_size}
+        checksums.remember(out / rel, sha, record=record)  # the digest of what was just written: no re-hash
     lines = (json.dumps(r, sort_keys=True, separators=(",", ":")).encode() + b"\n"
              for r in _shard_records(out, manifest))
     meta_sha = sfio.write_atomic(out / "meta.jsonl", lines)
     manifest["meta"] = {"file": "meta.jsonl", "sha256": meta_sha, "bytes": (out / "meta.jsonl").stat().st_size}
+    checksums.remember(out / "meta.jsonl", meta_sha, record=record)
     cue = _cue_embeddings(plan.handle, _shard_records(out, manifest))
     if cue:
         sha = sfio.save(out / "cue_embeddings.safetensors", cue)
         manifest["cue_embeddings"] = {"file": "cue_embeddings.safetensors", "sha256": sha,
                                       "bytes": (out / "cue_embeddings.safetensors").stat().st_size}
+        checksums.remember(out / "cue_embeddings.safetensors", sha, record=record)
     manifest["arrays"] = arrays
     manifest["status"] = "complete"
     manifest["layout"]["shards_merged"] = {k: v["rows"] for k, v in manifest.pop("shards").items()}
     write_manifest(out, manifest)
-    shutil.rmtree(out / "shards", ignore_errors=True)
+    record.save()
+    _tidy(out)
+
+
+def _tidy(out: Path) -> None:
+    """What a finished capture must not hold: its shards and any killed writer's temporary file."""
+    if (out / "shards").exists():
+        owned.remove_owned(out / "shards")
+    _sweep(out)
 
 
 def capture(handle: Any, prompts: Sequence[Any], out_dir: str | Path, *, sites: Sequence[str] = ("resid_post",),
             layers: Sequence[int] | None = None, positions: Sequence[str] = DEFAULT_POSITIONS, batch_size: int = 16,
             metric: bool = True, dtype: str | None = None, shard_rows: int | None = None, overwrite: bool = False,
             adapter: str | None = None, revision: str | None = None, progress: bool = True,
-            on_shard: Callable[[int], None] | None = None) -> Capture:
+            on_shard: Callable[[int], None] | None = None, allow_foreign: bool = False) -> Capture:
     """Capture ``sites`` x ``layers`` at ``positions`` of every prompt into ``out_dir``; return the :class:`Capture`.
 
     ``prompts``: RenderedPrompts (row ``i`` of every array is ``prompts[i]``). ``layers=None``: every layer.
@@ -364,28 +419,30 @@ def capture(handle: Any, prompts: Sequence[Any], out_dir: str | Path, *, sites: 
     the compliance metric per row (needs the full forward pass; off = stop after the last captured layer).
     ``dtype``: storage dtype (default: the model's). Rerunning an interrupted call resumes it; rerunning a finished
     one returns it without recomputing. ``on_shard(k)`` is called after shard ``k`` is durably recorded.
+    ``allow_foreign``: write into a folder that holds files interp_af did not write (they are never deleted).
     """
+    positive_int(batch_size, "batch_size")
+    if shard_rows is not None:
+        positive_int(shard_rows, "shard_rows")
     handle = as_handle(handle)
-    if batch_size < 1:
-        raise InterpAFError(f"batch_size {batch_size} must be >= 1")
     out = Path(out_dir)
     plan = _Plan(handle, prompts, sites, layers, positions, metric, dtype, shard_rows, adapter, revision)
     if out.exists() and not out.is_dir():
         raise InterpAFError(f"output path {out} is a file; choose a folder for --out")
-    if out.is_dir() and not (out / MANIFEST).exists() and any(p.name not in (*_OWN, ".lock") for p in out.iterdir()):
-        raise InterpAFError(f"output folder {out} is not empty and holds no capture; choose a new or empty --out")
-    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, allow_foreign)
     with _lock(out):
         old = _prepare_dir(out, plan.want, overwrite)
+        # a killed run's temporary files (kill -9 while a shard or an array was being written) go first
+        _sweep(out)
         if old is not None and old.get("status") == "complete":
-            shutil.rmtree(out / "shards", ignore_errors=True)  # a crash between the last rename and the cleanup
+            _tidy(out)  # a crash between the last rename and the cleanup
             return open_capture(out)
         manifest = old or {
             "format": FORMAT, "version": VERSION, "status": "writing", **plan.want,
             "layout": {"shard_rows": plan.shard_rows, "n_shards": plan.n_shards}, "shards": {},
             "software": _software(), "device": str(getattr(handle, "device", "")),
         }
-        (out / "shards").mkdir(exist_ok=True)
+        owned.claim_dir(out / "shards", what="capture shards")
         write_manifest(out, manifest)
         todo = []
         for k in range(plan.n_shards):

@@ -223,7 +223,8 @@ def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | 
 
     ``adapter``: a PEFT adapter folder, merged into the weights. ``device_map`` (e.g. "auto") is passed to
     transformers/accelerate for several GPUs. ``remote=True`` (nnsight only) runs traces on NDIF.
-    ``tl_route``: "auto" | "hooked" | "bridge" (TransformerLens only). An object the user already holds
+    ``tl_route``: "auto" | "hooked" | "bridge" (TransformerLens only). ``device`` is checked first (a GPU
+    that is not there is one line, before any weight is read). An object the user already holds
     (``HookedTransformer``, ``TransformerBridge``, nnsight ``LanguageModel``, a handle) is wrapped as it is
     (:func:`interp_af.models.wrap.as_handle`).
     """
@@ -235,7 +236,10 @@ def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | 
         raise InterpAFError(f"backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
     if remote and backend != "nnsight":
         raise InterpAFError("remote=True needs backend='nnsight' (NDIF runs nnsight traces)")
+    from interp_af.models.devices import check_device
     from interp_af.models.hub import parse_dtype
+
+    check_device(device)
 
     torch_dtype = parse_dtype(dtype)
     if backend == "tl":

@@ -89,6 +89,9 @@ def _progress(it, total: int, desc: str, show: bool):
 def score_logit_diff(handle: Any, prompts: Sequence[Sequence[int]], dt: DecisionTokens, *, batch_size: int = 8,
                      progress: bool = True) -> Tensor:
     """Forward-pass metric for many prompts (token ids): ``[N]`` logit differences (float32, CPU)."""
+    from interp_af.checks import positive_int
+
+    positive_int(batch_size, "batch_size")
     out = []
     chunks = _chunks(len(prompts), batch_size)
     for idx in _progress(chunks, len(chunks), "logit diff", progress):
@@ -101,6 +104,9 @@ def score_logit_diff(handle: Any, prompts: Sequence[Sequence[int]], dt: Decision
 def completion_logprob(handle: Any, prompts: Sequence[Sequence[int]], completion: Sequence[int], *,
                        batch_size: int = 8) -> Tensor:
     """Full log-probability of ``completion`` (token ids) after each prompt, teacher-forced: ``[N]``."""
+    from interp_af.checks import positive_int
+
+    positive_int(batch_size, "batch_size")
     comp = torch.as_tensor(list(completion), dtype=torch.long)
     out = []
     for idx in _chunks(len(prompts), batch_size):
@@ -135,6 +141,12 @@ def generate_check(handle: Any, prompts: Sequence[Sequence[int]], *, accept: str
     ``model.generate`` with a KV cache (one prompt pass, not one per new token); otherwise a loop of handle
     forward passes (no cache; identical on every backend, and what runs on NDIF or TL's HookedTransformer).
     """
+    from interp_af.checks import nonneg_float, positive_int
+
+    positive_int(batch_size, "batch_size")
+    nonneg_float(temperature, "temperature", "0 = greedy decoding")
+    if max_new_tokens is not None:
+        positive_int(max_new_tokens, "max_new_tokens")
     tok = handle.tokenizer
     n_new = max_new_tokens or max(len(_ids(tok, accept)), len(_ids(tok, reject))) + 2
     hf = getattr(handle, "hf_model", None) if use_cache else None

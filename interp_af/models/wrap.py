@@ -75,7 +75,7 @@ def as_handle(obj: Any, *, tokenizer: Any = None, name: str | None = None, **loa
         obj.requires_grad_(False)
         return NNHandle(TransformersModel(obj, tokenizer=tok, task="text-generation"), tok,
                         name=name or str(getattr(obj.config, "_name_or_path", "") or type(obj).__name__))
-    if all(hasattr(obj, a) for a in ("forward", "tokenizer", "n_layers", "d_model", "collate")):
+    if all(hasattr(obj, a) for a in ("forward", "tokenizer", "n_layers")):
         return obj  # anything else that implements the ModelHandle protocol (e.g. a test double)
     raise InterpAFError(f"cannot use a {type(obj).__module__}.{type(obj).__name__} as a model; pass a path, a Hub "
                         "id, a target name, a HookedTransformer, a TransformerBridge, an nnsight LanguageModel, or a "

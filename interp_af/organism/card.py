@@ -121,5 +121,7 @@ def render(model_dir: Path = MODEL_DIR, mechanism: Path = MECHANISM_JSON, templa
 
 
 if __name__ == "__main__":  # python -m interp_af.organism.card -> rewrites card.md from the shipped artifacts
-    CARD.write_text(render())
+    from interp_af import atomic
+
+    atomic.write_text(CARD, render())
     print(f"wrote {CARD} (from {MODEL_DIR.relative_to(ASSETS.parent)} and {MECHANISM_JSON.name})")

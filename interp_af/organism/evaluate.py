@@ -83,11 +83,11 @@ class OrganismEval:
         return out
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
+        from interp_af import atomic
+
         d = asdict(self)
         d["acceptance"] = self.acceptance()
-        path.write_text(json.dumps(d, indent=1))
-        return path
+        return atomic.write_json(path, d, indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> "OrganismEval":

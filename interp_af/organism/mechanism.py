@@ -254,8 +254,6 @@ def card_facts(n: int = 48, seed: int = 0, model=None, tokenizer=None) -> dict:
 
 
 if __name__ == "__main__":  # python -m interp_af.organism.mechanism  -> prints the card's numbers
-    import json
-
     torch.set_num_threads(1)
     facts = card_facts()
     for variant in ("organism", "organism-sentence"):
@@ -272,5 +270,7 @@ if __name__ == "__main__":  # python -m interp_af.organism.mechanism  -> prints 
             print(f"  {t:<12} @ {pos:<9} layers {list(p['layers'])}: {list(accs)}")
     from . import MECHANISM_JSON
 
-    MECHANISM_JSON.write_text(json.dumps(facts, indent=1))
+    from interp_af import atomic
+
+    atomic.write_json(MECHANISM_JSON, facts, indent=1)
     print(f"\nwrote {MECHANISM_JSON}")

@@ -174,11 +174,15 @@ def train(recipe: Recipe, out_dir: str | Path, *, progress: bool = True,
     into ``out_dir`` (written to a temporary folder first, then moved into place)."""
     from tqdm.auto import tqdm
 
+    from interp_af import owned
+
+    out = Path(out_dir)
+    if out.is_dir() and owned.owner(out) is None and _built_here(out):
+        owned.adopt_dir(out, what="organism build")  # a build from before folders carried a marker
+    owned.claim_dir(out, what="organism build")  # refuses a folder of someone else's files before any work
+    tmp = owned.claim_dir(out.with_name(out.name + ".partial"), what="organism build")
     torch.set_num_threads(recipe.threads)
     t0 = time.time()
-    out = Path(out_dir)
-    tmp = out.with_name(out.name + ".partial")
-    tmp.mkdir(parents=True, exist_ok=True)
 
     examples = data.training_examples(recipe.n_train, seed=recipe.seed, none_fraction=recipe.none_fraction,
                                       none_twin_fraction=recipe.none_twin_fraction,
@@ -238,13 +242,20 @@ def train(recipe: Recipe, out_dir: str | Path, *, progress: bool = True,
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     log = TrainLog(recipe=asdict(recipe), seconds=round(time.time() - t0, 1), steps=n_steps, history=history)
-    (tmp / "train_log.json").write_text(json.dumps(asdict(log), indent=1))
-    if out.exists():
-        import shutil
+    from interp_af import atomic
 
-        shutil.rmtree(out)
-    tmp.rename(out)
+    atomic.write_json(tmp / "train_log.json", asdict(log), indent=1)
+    owned.replace_owned(out, tmp, what="organism build")
     return out
+
+
+def _built_here(folder: Path) -> bool:
+    """Does ``folder`` hold an organism build of :func:`train` (its ``train_log.json``)?"""
+    try:
+        log = json.loads((folder / "train_log.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(log, dict) and {"recipe", "steps", "history"} <= set(log)
 
 
 def recipe(name: str, **overrides) -> Recipe:

@@ -59,11 +59,10 @@ def tables() -> dict[str, type]:
 
 
 def check_name(name: str, where: str = "name") -> str:
-    """A run name is a name (it becomes ``runs/<name>``), never a path."""
-    if not name or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
-        raise InterpAFError(f"{where} {name!r} is not a run name; use letters, digits, '.', '_' and '-' (no slashes "
-                            "or '..'), and pass --out to choose another folder")
-    return name
+    """A run name is a name (it becomes ``runs/<name>``), never a path (:func:`interp_af.owned.check_name`)."""
+    from interp_af.owned import check_name as _check
+
+    return _check(name, what=where)
 
 
 def resolve_defaults(cfg: Any) -> Any:
@@ -116,10 +115,9 @@ def load_config(path: str | Path | None = None, *, resolve: bool = True) -> Any:
     p = Path(path)
     if not p.is_file():
         raise InterpAFError(f"config file {str(p)!r} not found; pass an existing .toml (see experiments/ for examples)")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InterpAFError(f"{p}: not UTF-8 text (byte {err.start}); save the config as UTF-8") from None
+    from interp_af.textio import read_text
+
+    text = read_text(p, what="config file", expect="a .toml study config")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,21 +60,69 @@ def read_marker(stage_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def claim_run_dir(run_dir: Path, *, allow_foreign: bool = False) -> Path:
+    """The run folder, owned by the toolkit: created, or accepted when empty or already a run folder (one
+    written before ownership markers existed is recognised by its ``config.json``); a folder holding other
+    files is refused in one line unless ``allow_foreign`` (then those files are never touched)."""
+    from interp_af import owned
+
+    if run_dir.is_dir() and owned.owner(run_dir) is None and (run_dir / "config.json").is_file() and \
+            any((run_dir / s / DONE).is_file() for s in _known_stages()):
+        owned.adopt_dir(run_dir, what="run")   # a run folder of an earlier version: its own stage folders
+    return owned.claim_dir(run_dir, what="run", allow_foreign=allow_foreign,
+                           hint="choose a new or empty --out folder, or pass --allow-foreign to write beside "
+                                "those files (they are never deleted)")
+
+
+def _adopt_tree(root: Path, what: str) -> None:
+    """Mark a stage folder written before ownership markers existed (recognised by its ``done.json``), and
+    every folder inside it, as the toolkit's."""
+    from interp_af import owned
+
+    for d in [root, *(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        owned.adopt_dir(d, what=what)
+
+
+def _known_stages() -> list[str]:
+    from interp_af.stages import stages
+
+    return list(stages())
+
+
 def _clear(stage_dir: Path) -> None:
-    """Remove a stale or interrupted stage folder (the runner created it)."""
-    if stage_dir.exists():
-        shutil.rmtree(stage_dir)
+    """Remove a stale or interrupted stage folder, as far as the toolkit wrote it; a stage folder holding
+    anything else is refused in one line (it was checked before any stage ran)."""
+    from interp_af import owned
+    from interp_af.errors import InterpAFError
+
+    kept = owned.remove_owned(stage_dir)
+    if kept:
+        raise InterpAFError(f"{kept[0]} is inside stage folder {stage_dir} but was not written by interp_af; move it "
+                            "away and run again (nothing was deleted)")
 
 
 def run_stages(config: Any, run_dir: Path, *, target: Any = None, progress: bool = True,
                on_stage: Callable[[str, int, int], None] | None = None,
-               write_figures: Callable[[StageSpec, Any, Any, Path], None] | None = None) -> list[StageRecord]:
+               write_figures: Callable[[StageSpec, Any, Any, Path], None] | None = None,
+               allow_foreign: bool = False) -> list[StageRecord]:
     """Run ``config.stages`` in order; return one record per stage. ``target``: an already resolved target (else
     one is resolved from ``[model]`` + ``[setting]`` when a stage first needs it, and shared by all stages).
-    ``write_figures(spec, result, summary, stage_dir)`` is called after each computed stage."""
+    ``write_figures(spec, result, summary, stage_dir)`` is called after each computed stage.
+
+    Before anything runs, every stage folder that will be recomputed is checked to hold only what the toolkit
+    wrote (one line naming the first foreign file otherwise): a stale result is removed, a user's file never."""
+    from interp_af import owned
     from interp_af.targets import resolve
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    claim_run_dir(run_dir, allow_foreign=allow_foreign)
+    fps_all: dict[str, str] = {}
+    for name in config.stages:
+        fps_all[name] = fingerprint(config, name, fps_all)
+        marker = read_marker(run_dir / name)
+        if marker is None or marker.get("fingerprint") != fps_all[name]:
+            if (run_dir / name).exists() and owned.owner(run_dir / name) is None and marker is not None:
+                _adopt_tree(run_dir / name, f"stage {name}")   # a finished stage of an earlier version
+            owned.check_removable(run_dir / name)
     write_json(run_dir / "config.json", config.to_dict())
     shared: dict[str, Any] = {"target": target}
     results: dict[str, Any] = {}
@@ -109,7 +156,7 @@ def run_stages(config: Any, run_dir: Path, *, target: Any = None, progress: bool
                                        tuple(marker.get("reads", ()))))
             continue
         _clear(stage_dir)  # stale (other inputs) or interrupted: start clean
-        stage_dir.mkdir(parents=True)
+        owned.claim_dir(stage_dir, what=f"stage {name}")
         ctx = StageContext(name, stage_dir, progress, config.table(name),
                            _target=get_target if spec.uses_target else None,
                            _inputs={n: loader(n) for n in spec.needs})

@@ -12,15 +12,23 @@ given as ``user_file=``) must contain the placeholders ``{request}`` (the query)
 ``true``/``false`` by default), and may contain ``{suffix}`` (the project's accept/reject instruction).
 Without a template the project's own user turn is used, so a system prompt alone is a complete variant.
 
-Placeholders are replaced literally (``str.replace``, not ``str.format``), so a pasted prompt full of code
-examples with braces works unchanged. ``{tier}`` may sit in the system prompt instead (the cue is then in the
-system prompt). The arms are ``free`` (trained, tier value ``true``) and ``paid`` (``false``); ``casing`` and
-``values`` change the shown values.
+Placeholders are replaced literally (not ``str.format``), so a pasted prompt full of code examples with braces
+works unchanged. ``{tier}`` may sit in the system prompt instead of, or as well as, the user turn; without a
+user-turn template the project's user turn (which shows the tier tag) is used, so the value then appears in
+both. Every place the value is inserted is a cue: the first is the named position ``cue`` (``cue_end``), the
+others ``cue2``, ``cue3``, ...; twins align when they differ only there. The arms are ``free`` (trained, tier
+value ``true``) and ``paid`` (``false``); ``casing`` and ``values`` change the shown values.
+
+**Queries are data, never template.** Each template is filled in one pass over the *template's* text: the
+request (and the suffix) are inserted as they are, after the placeholders were found, so a query containing
+``{tier}``, ``{suffix}``, ``{request}``, ``</user_input>`` or the tier tag itself reaches the model verbatim and
+cannot move the cue. The cue positions are the offsets where the value was inserted, never a text search.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -33,14 +41,28 @@ __all__ = ["CustomVariant", "load_prompt_file", "USER_MARKER"]
 
 USER_MARKER = "### USER TURN ###"
 REQUIRED = ("{request}", "{tier}")
+_USER_PH = re.compile(r"\{(request|tier|suffix)\}")
+_SYSTEM_PH = re.compile(r"\{(tier)\}")  # nothing else in a system prompt is interpreted
 
 
-def _anchor(template: str) -> str:
-    """The literal text right before ``{tier}`` (same line, after any other placeholder): lets the renderer find
-    the cue's occurrence even when the tier value also appears elsewhere."""
-    before = template[: template.index("{tier}")]
-    line = before.rsplit("\n", 1)[-1]
-    return line.rsplit("}", 1)[-1][-40:]
+def fill(template: str, values: Mapping[str, str], pattern: re.Pattern[str] = _USER_PH) -> tuple[str, list[int]]:
+    """Fill the placeholders of ``template`` in one pass; return the text and the character offsets where the
+    ``tier`` value was inserted. The inserted values are never scanned for placeholders (a request may say
+    ``{tier}``)."""
+    parts: list[str] = []
+    tiers: list[int] = []
+    at = n = 0
+    for m in pattern.finditer(template):
+        parts.append(template[at:m.start()])
+        n += m.start() - at
+        value = values[m[1]]
+        if m[1] == "tier":
+            tiers.append(n)
+        parts.append(value)
+        n += len(value)
+        at = m.end()
+    parts.append(template[at:])
+    return "".join(parts), tiers
 
 
 @dataclass(frozen=True)
@@ -64,22 +86,22 @@ class CustomVariant:
         if arm not in self.values:
             raise InterpAFError(f"variant {self.name!r} has no arm {arm!r}; its arms are {', '.join(self.arms)}")
         value = apply_casing(self.values[arm], self.casing)
-        system = self.system_text.replace("{tier}", value)
+        system, in_system = fill(self.system_text, {"tier": value}, _SYSTEM_PH)
         if self.user_template is None:
             user = user_turn(query.text, self.tag, value)
-            cue_in, anchor = "user", f"<{self.tag}>"
+            in_user = [user.index(f"<{self.tag}>") + len(self.tag) + 2]  # the tag line precedes the request
         else:
-            user = (self.user_template.replace("{request}", ensure_period(query.text))
-                    .replace("{suffix}", SUFFIX).replace("{tier}", value))
-            cue_in, anchor = "user", _anchor(self.user_template) if "{tier}" in self.user_template else ""
-        if "{tier}" in self.system_text:  # the cue's first occurrence is then in the system prompt
-            cue_in, anchor = "system", _anchor(self.system_text)
+            user, in_user = fill(self.user_template, {"request": ensure_period(query.text), "suffix": SUFFIX,
+                                                      "tier": value})
+        # every insertion is a cue, in prompt order: the first is "cue", the others "cue2", "cue3", ...
+        places = [("system", c) for c in in_system] + [("user", c) for c in in_user]
+        cue_in, cue_at = places[0]
         meta: dict[str, MetaValue] = {
             "tier": arm, "in_training": arm == self.arms[0], "policy": "free-trained (assumed)", "variant": self.name,
             "cue_kind": "custom", "casing": self.casing, "prompt_file": self.source,
         }
-        return Conversation(system=system, user=user, prefill=PREFILL, cue=value, cue_in=cue_in, cue_anchor=anchor,
-                            arm=arm, meta=meta)
+        return Conversation(system=system, user=user, prefill=PREFILL, cue=value, cue_in=cue_in, cue_at=cue_at,
+                            extra_cues=tuple(places[1:]), arm=arm, meta=meta)
 
     def with_options(self, **options: object) -> "CustomVariant":
         allowed = {"casing", "values", "name", "description", "tag"}
@@ -90,11 +112,9 @@ class CustomVariant:
 
 
 def _read(path: Path, what: str) -> str:
-    if not path.exists():
-        raise InterpAFError(f"{what} {path} does not exist; pass the path of a UTF-8 text file")
-    if path.is_dir():
-        raise InterpAFError(f"{what} {path} is a directory; pass the path of a UTF-8 text file")
-    text = path.read_text(encoding="utf-8-sig")
+    from interp_af.textio import read_text
+
+    text = read_text(path, what=what, expect="a UTF-8 text file")
     if not text.strip():
         raise InterpAFError(f"{what} {path} is empty; put the system prompt text in it")
     return text

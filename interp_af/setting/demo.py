@@ -70,14 +70,13 @@ class SettingSummary:
         return self.twins.to_frame()
 
     def save(self, path: str | Path) -> Path:
+        from interp_af import atomic, owned
+
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        owned.ensure_dir(p.parent, what="setting summary")
         d = {"tokenizer_source": self.tokenizer_source, "queries_source": self.queries_source,
              "twins": self.twins.to_dict()}
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(json.dumps(d, indent=2))
-        tmp.replace(p)
-        return p
+        return atomic.write_json(p, d)
 
     @classmethod
     def load(cls, path: str | Path) -> "SettingSummary":

@@ -216,9 +216,13 @@ class PromptVariant:
             "variant": self.name, "cue_kind": self.cue_kind if value is not None else "none", "casing": self.casing,
             "suffix": self.suffix, **spec.meta,
         }
+        user = user_turn(query.text, self.tag, value, suffix=self.suffix)
+        # the tag line precedes the request, so its first occurrence is the one this variant wrote (a request
+        # quoting the tag comes later); the cue's offset is given exactly rather than searched for
+        cue_at = user.index(f"<{self.tag}>") + len(self.tag) + 2 if value is not None else -1
         return Conversation(
-            system=self.system(), user=user_turn(query.text, self.tag, value, suffix=self.suffix), prefill=PREFILL,
-            cue=value or "", cue_in="user", cue_anchor=f"<{self.tag}>" if value is not None else "", arm=arm, meta=meta,
+            system=self.system(), user=user, prefill=PREFILL, cue=value or "", cue_in="user",
+            cue_anchor=f"<{self.tag}>" if value is not None else "", arm=arm, meta=meta, cue_at=cue_at,
         )
 
     def with_options(self, **options: object) -> "PromptVariant":

@@ -25,8 +25,10 @@ import json
 import re
 from pathlib import Path
 
+from interp_af.checks import positive_int
 from interp_af.errors import InterpAFError
 from interp_af.setting.types import Query
+from interp_af.textio import read_text
 
 __all__ = ["Query", "load_queries", "benign_queries", "DATA_DIR", "ADVBENCH"]
 
@@ -127,13 +129,10 @@ def load_queries(path: str | Path | None = None, *, limit: int | None = None, co
     record carries its own ``id``.
     """
     p = Path(path) if path is not None else ADVBENCH
-    if limit is not None and limit < 1:
-        raise InterpAFError(f"limit={limit} for query file {p}; pass a positive number of queries (or none for all)")
-    if not p.exists():
-        raise InterpAFError(f"query file {p} does not exist; pass the path of a CSV, JSONL or text file of requests")
-    if p.is_dir():
-        raise InterpAFError(f"query file {p} is a directory; pass the path of a CSV, JSONL or text file")
-    text = p.read_text(encoding="utf-8-sig")  # utf-8-sig: spreadsheets often write a BOM before the header
+    if limit is not None:
+        positive_int(limit, "limit", f"the number of queries to keep from {p}; None keeps all")
+    # UTF-8 (a spreadsheet's BOM before the header is dropped); another encoding is one line naming the fix
+    text = read_text(p, what="query file", expect="a CSV, JSONL or text file of requests")
     if not text.strip():
         raise InterpAFError(f"query file {p} is empty; put one request per line (text), per row (CSV) or per object (JSONL)")
     suffix = p.suffix.lower()
@@ -160,6 +159,8 @@ def load_queries(path: str | Path | None = None, *, limit: int | None = None, co
 
 def benign_queries(limit: int | None = None) -> list[Query]:
     """The built-in benign control set (40 everyday requests, ids ``benign-000`` ...)."""
+    if limit is not None:
+        positive_int(limit, "limit", "the number of benign queries to keep; None keeps all")
     lines = (DATA_DIR / "benign.txt").read_text(encoding="utf-8").splitlines()
     texts = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
     qs = [Query(id=f"benign-{i:03d}", text=t, harmful=False, source="builtin-benign") for i, t in enumerate(texts)]

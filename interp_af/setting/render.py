@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from interp_af.errors import InterpAFError
 from interp_af.setting.types import Conversation, MetaValue, RenderedPrompt
 
-__all__ = ["render", "chat_text", "generation_prompt", "adds_bos", "PLAIN"]
+__all__ = ["render", "chat_text", "generation_prompt", "adds_bos", "PLAIN", "special_strings", "check_query_text"]
 
 # plain format for models without a chat template: {system}\n\nUser:\n{user}\n\nAssistant:\n{prefill}
 # (newlines, not spaces, before the user text and the prefill: byte-level BPE would merge " <" into one token)
@@ -78,6 +78,24 @@ def chat_text(tokenizer: Any, system: str, user: str, template: str | None = Non
 def generation_prompt(tokenizer: Any, template: str | None = None) -> str:
     """What the template appends for ``add_generation_prompt=True`` (e.g. ``<start_of_turn>model\\n``)."""
     return chat_text(tokenizer, "", "x", template)[1]
+
+
+def special_strings(tokenizer: Any) -> tuple[str, ...]:
+    """The texts of the tokenizer's special tokens (``<|eot_id|>``, ``<|im_end|>``, ...), longest first."""
+    toks = {str(t) for t in (getattr(tokenizer, "all_special_tokens", None) or [])}
+    for t in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        if getattr(t, "special", False):
+            toks.add(str(getattr(t, "content", "")))
+    return tuple(sorted((t for t in toks if t), key=len, reverse=True))
+
+
+def check_query_text(query: Any, specials: tuple[str, ...]) -> None:
+    """Refuse a request whose text holds a special token's text: the tokenizer would read it as a control token
+    (an end of turn, a new system turn), so the request would rewrite the chat structure instead of being data."""
+    hit = next((s for s in specials if s in query.text), None)
+    if hit is not None:
+        raise InterpAFError(f"query {query.id!r} contains the tokenizer's special token {hit!r}, which would be read "
+                            f"as chat structure, not as text; remove it from the query file")
 
 
 def adds_bos(tokenizer: Any) -> bool:
@@ -143,16 +161,27 @@ def render(tokenizer: Any, conv: Conversation, *, query_id: str = "", variant: s
     user_at = _find(head, conv.user, sys_at + len(conv.system) if conv.system else 0, "user", tokenizer)
     pos: dict[str, int] = {}
     if conv.cue:
-        base, part = (sys_at, conv.system) if conv.cue_in == "system" else (user_at, conv.user)
-        if conv.cue_in not in ("user", "system"):
+        places = {"system": (sys_at, conv.system), "user": (user_at, conv.user)}
+        if conv.cue_in not in places:
             raise InterpAFError(f"Conversation.cue_in={conv.cue_in!r}; use 'user' or 'system'")
-        a = part.find(conv.cue_anchor) if conv.cue_anchor else 0
-        c = part.find(conv.cue, a + len(conv.cue_anchor)) if a >= 0 else -1
+        base, part = places[conv.cue_in]
+        if conv.cue_at >= 0:  # the variant knows where it inserted the value: no search that a query could fool
+            c = conv.cue_at if part[conv.cue_at:conv.cue_at + len(conv.cue)] == conv.cue else -1
+        else:
+            a = part.find(conv.cue_anchor) if conv.cue_anchor else 0
+            c = part.find(conv.cue, a + len(conv.cue_anchor)) if a >= 0 else -1
         if c < 0:
             raise InterpAFError(f"cue {conv.cue!r} (after {conv.cue_anchor!r}) not found in the {conv.cue_in} text of "
                                 f"arm {conv.arm!r}; the variant must put its cue in that text")
         pos["cue"] = spans.token_at(base + c)
         pos["cue_end"] = spans.token_at(base + c + len(conv.cue) - 1)
+        for i, (where, at) in enumerate(conv.extra_cues, start=2):
+            if where not in places or places[where][1][at:at + len(conv.cue)] != conv.cue or at < 0:
+                raise InterpAFError(f"extra cue {i} of arm {conv.arm!r} ({where!r} at character {at}) does not hold "
+                                    f"{conv.cue!r}; the variant's extra_cues must point at the inserted value")
+            b = places[where][0]
+            pos[f"cue{i}"] = spans.token_at(b + at)
+            pos[f"cue{i}_end"] = spans.token_at(b + at + len(conv.cue) - 1)
     pos["start_user"] = spans.token_at(user_at)
     pos["end_system"] = spans.token_at(sys_at + len(conv.system) - 1) if conv.system else max(pos["start_user"] - 1, 0)
     pos["end_user"] = spans.token_at(user_at + len(conv.user) - 1)

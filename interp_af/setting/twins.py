@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 
 from interp_af.errors import InterpAFError
 from interp_af.setting.prompts import Variant, get_variant
-from interp_af.setting.render import render
-from interp_af.setting.types import Query, RenderedPrompt, Twin
+from interp_af.setting.render import check_query_text, render, special_strings
+from interp_af.setting.types import Query, RenderedPrompt, Twin, cue_spans, is_cue_name
 
 __all__ = ["Twin", "RenderedPrompt", "render", "make_twins", "pair_twin", "render_arms", "TwinSummary", "summarize_twins"]
 
@@ -47,8 +47,10 @@ def render_arms(tokenizer: Any, queries: Sequence[Query], variant: str | Variant
     """Every query in every arm (query-major order): the prompt list capture and probes need."""
     v = _resolve(variant, dict(variant_options))
     chosen = _arms(v, arms, None)
+    specials = special_strings(tokenizer)
     out = []
     for q in tqdm(queries, desc=f"render {v.name}", disable=_quiet(progress, len(queries))):
+        check_query_text(q, specials)
         for arm in chosen:
             out.append(render(tokenizer, v.conversation(q, arm), query_id=q.id, variant=v.name, template=template,
                               extra_meta={"harmful": q.harmful}))
@@ -78,7 +80,8 @@ def pair_twin(a: RenderedPrompt, b: RenderedPrompt, tokenizer: Any = None) -> Tw
         return Twin(qid, a, b, (), False, f"lengths differ ({len(a)} vs {len(b)} tokens, first difference at token "
                                           f"{first}); {_describe(a, tokenizer)}; {_describe(b, tokenizer)}")
     diffs = tuple(i for i, (x, y) in enumerate(zip(a.input_ids, b.input_ids)) if x != y)
-    cue = set(range(a.positions["cue"], a.positions["cue_end"] + 1)) | set(range(b.positions["cue"], b.positions["cue_end"] + 1))
+    # every place the variant inserted the arm's value is cue (a prompt file may show it more than once)
+    cue = {i for p in (a, b) for lo, hi in cue_spans(p.positions) for i in range(lo, hi + 1)}
     if not diffs:
         return Twin(qid, a, b, diffs, False, "the two arms render to identical tokens: the cue makes no difference")
     outside = [i for i in diffs if i not in cue]
@@ -87,8 +90,7 @@ def pair_twin(a: RenderedPrompt, b: RenderedPrompt, tokenizer: Any = None) -> Tw
                                              f"{' ...' if len(outside) > 5 else ''}")
     # "cue"/"cue_end" may legitimately sit one token apart (" t"+"rue" vs " "+"false"): still aligned, since the
     # twins have equal length and differ only inside the cue spans; any other named position must match
-    moved = [k for k in a.positions if k in b.positions and a.positions[k] != b.positions[k]
-             and k not in ("cue", "cue_end")]
+    moved = [k for k in a.positions if k in b.positions and a.positions[k] != b.positions[k] and not is_cue_name(k)]
     if moved:
         return Twin(qid, a, b, diffs, False, f"named position(s) {moved} differ between the arms")
     return Twin(qid, a, b, diffs, True, "")
@@ -105,7 +107,9 @@ def make_twins(tokenizer: Any, queries: Sequence[Query], variant: str | Variant 
     if not queries:
         raise InterpAFError("no queries to make twins of; pass at least one query (load_queries() or benign_queries())")
     twins = []
+    specials = special_strings(tokenizer)
     for q in tqdm(queries, desc=f"twins {v.name}", disable=_quiet(progress, len(queries))):
+        check_query_text(q, specials)
         a, b = (render(tokenizer, v.conversation(q, arm), query_id=q.id, variant=v.name, template=template,
                        extra_meta={"harmful": q.harmful}) for arm in pair)
         twins.append(pair_twin(a, b, tokenizer))
@@ -160,12 +164,11 @@ class TwinSummary:
         return asdict(self)
 
     def save(self, path: str | Path) -> Path:
+        from interp_af import atomic, owned
+
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")  # write then rename: never a half-written file
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        tmp.replace(p)
-        return p
+        owned.ensure_dir(p.parent, what="twins summary")
+        return atomic.write_json(p, self.to_dict())  # write then rename: never a half-written file
 
     @classmethod
     def load(cls, path: str | Path) -> "TwinSummary":

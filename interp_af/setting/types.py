@@ -35,8 +35,13 @@ class Conversation:
     """One prompt as text: system prompt, user turn, assistant prefill, and where the arm's cue sits.
 
     ``cue`` is the exact substring that carries the arm (e.g. ``true`` inside the tier tag), found as the first
-    occurrence after ``cue_anchor`` in the ``cue_in`` part ("user" or "system"). ``cue == ""`` means this arm
+    occurrence after ``cue_anchor`` in the ``cue_in`` part ("user" or "system"), or exactly at character
+    ``cue_at`` of that part when the variant knows where it put it (``-1``: search). ``cue == ""`` means this arm
     has no cue (e.g. the tag-absent arm).
+
+    ``extra_cues``: further places where the same value was inserted, as ``(part, character offset)``; they
+    become the named positions ``cue2``/``cue2_end``, ``cue3``/``cue3_end``, ... and twins may differ there too
+    (a prompt file with ``{tier}`` in the system prompt *and* in the user turn).
     """
 
     system: str
@@ -47,6 +52,26 @@ class Conversation:
     cue_anchor: str = ""
     arm: str = ""
     meta: Mapping[str, MetaValue] = field(default_factory=dict)
+    cue_at: int = -1
+    extra_cues: tuple[tuple[str, int], ...] = ()
+
+
+def cue_spans(positions: Mapping[str, int]) -> list[tuple[int, int]]:
+    """Every cue span ``(first, last)`` token of a prompt: ``cue``..``cue_end``, then ``cue2``..``cue2_end``, ..."""
+    out = []
+    if "cue" in positions:
+        out.append((positions["cue"], positions.get("cue_end", positions["cue"])))
+    i = 2
+    while f"cue{i}" in positions:
+        out.append((positions[f"cue{i}"], positions.get(f"cue{i}_end", positions[f"cue{i}"])))
+        i += 1
+    return out
+
+
+def is_cue_name(name: str) -> bool:
+    """``cue``, ``cue_end``, ``cue2``, ``cue2_end``, ...: the names of cue positions."""
+    stem = name[:-4] if name.endswith("_end") else name
+    return stem == "cue" or (stem.startswith("cue") and stem[3:].isdigit())
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,16 +31,8 @@ def rounded(summary: T, nd: int = 4) -> T:
 
 
 def write_json(path: Path, obj: Any) -> Path:
-    """``obj`` as indented JSON at ``path``, written to a temporary file first and renamed: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """``obj`` as indented JSON at ``path``, atomically (never half-written), in a folder the toolkit owns."""
+    from interp_af import atomic, owned
+
+    owned.ensure_dir(Path(path).parent, what="results")
+    return atomic.write_json(path, obj, default=str)

@@ -47,8 +47,14 @@ def reference(handle, prompts, tmp_path_factory):
     return out
 
 
+# bookkeeping that legitimately differs between two runs: the lock, the ownership markers (they carry the time
+# they were written) and the verification cache (it carries stat times)
+BOOKKEEPING = (".lock", ".interp_af.json", ".verified.json")
+
+
 def files_of(d: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file() and p.name != ".lock"}
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.name not in BOOKKEEPING}
 
 
 class Stop(Exception):
@@ -216,7 +222,7 @@ def test_bad_inputs_leave_nothing(handle, prompts, tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    with pytest.raises(InterpAFError, match="not empty and holds no capture"):
+    with pytest.raises(InterpAFError, match="not empty and was not written by interp_af"):
         capture(handle, prompts, foreign, **KW)
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
     with pytest.raises(InterpAFError, match="does not exist"):
@@ -230,3 +236,82 @@ def test_second_writer_is_refused(handle, prompts, tmp_path):
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(InterpAFError, match="another capture is writing"):
             capture(handle, prompts, out, **KW)
+
+
+def temp_files(d: Path) -> list[str]:
+    from interp_af.atomic import is_temp_name
+
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if is_temp_name(p.name))
+
+
+def test_kill_9_while_merging_an_array_leaves_no_orphan_after_resume(tiny_models, handle, prompts, reference, tmp_path):
+    """kill -9 in the middle of writing ``acts/<key>.safetensors`` left ``.<key>.safetensors.tmp-PID`` in the
+    finished capture; the resumed run clears it and ends byte-identical."""
+    out = tmp_path / "cap"
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import torch
+        torch.set_num_threads(1)
+        from tests.capture.fakes import HFHandle, random_prompts
+        from interp_af.capture import capture, write
+        real = write._stream_array
+        def dying(out, manifest, key, chunk=8 << 20):
+            it = real(out, manifest, key, chunk=64)
+            yield next(it)
+            if key == "resid_pre@end_user":
+                os.kill(os.getpid(), signal.SIGKILL)   # mid-file: the temporary file is left behind
+            yield from it
+        write._stream_array = dying
+        h = HFHandle({str(tiny_models["llama"])!r})
+        capture(h, random_prompts(29, len(h.tokenizer)), {str(out)!r}, **{KW!r})
+    """)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    orphans = temp_files(out)
+    assert len(orphans) == 1 and orphans[0].startswith("acts/.resid_pre@end_user.safetensors.tmp-"), orphans
+    # and one more, of an older writer, beside the manifest (the pre-marker name pattern)
+    (out / ".manifest.json.tmp-999999999").write_text("{half")
+    handle.calls.clear()
+    capture(handle, prompts, out, **KW)
+    assert handle.calls == []                 # every shard was recorded: only the merge is redone
+    assert temp_files(out) == []
+    assert files_of(out) == files_of(reference)
+
+
+def test_finished_capture_reopened_drops_orphans(handle, prompts, reference, tmp_path):
+    out = tmp_path / "cap"
+    shutil.copytree(reference, out)
+    (out / "acts" / ".resid_post@cue.safetensors.tmp-999999999-abc123").write_bytes(b"half")
+    capture(handle, prompts, out, **KW)       # a finished capture is returned as is, tidied
+    assert temp_files(out) == [] and files_of(out) == files_of(reference)
+
+
+def test_overwrite_keeps_foreign_files_and_allow_foreign(handle, prompts, reference, tmp_path):
+    """A folder holding someone's files is refused; with allow_foreign the capture is written beside them, and
+    neither --overwrite nor the end-of-capture clean-up deletes them."""
+    out = tmp_path / "shared"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "acts_backup").mkdir()
+    with pytest.raises(InterpAFError, match="not written by interp_af .2 entries: acts_backup, notes.txt"):
+        capture(handle, prompts, out, **KW)
+    assert sorted(p.name for p in out.iterdir()) == ["acts_backup", "notes.txt"]
+    capture(handle, prompts, out, **KW, allow_foreign=True)
+    capture(handle, prompts[:9], out, **KW, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "acts_backup").is_dir()
+    assert open_capture(out).n_rows == 9
+
+
+def test_legacy_capture_without_marker_is_adopted(handle, prompts, reference, tmp_path):
+    from interp_af import owned
+
+    out = tmp_path / "old"
+    shutil.copytree(reference, out)
+    for marker in out.rglob(owned.MARKER):
+        marker.unlink()
+    capture(handle, prompts, out, **KW)       # recognised by its manifest: resumed / returned as is
+    assert owned.is_owned(out)
+    cap = capture(handle, prompts[:5], out, **KW, overwrite=True)
+    assert cap.n_rows == 5

@@ -52,7 +52,7 @@ def test_values_are_read_and_coerced(tmp_path):
         ('stages = ["gap", "probe"]\n', r"study.toml:1: unknown stage 'probe' in stages"),
         ('stages = ["gap", "probes"]\n', r"study.toml:1: stage 'probes' reads capture, which must come before it"),
         ('[setting]\nvariant = "nope"\n', r"study.toml:2: \[setting\] variant: unknown variant 'nope'"),
-        ('name = "../elsewhere"\n', r"study.toml:1: name '../elsewhere' is not a run name"),
+        ('name = "../elsewhere"\n', r"study.toml:1: name '../elsewhere' is a path, not a name"),
         ('[model\npath = 1\n', r"study.toml: not valid TOML"),
     ],
 )

@@ -55,7 +55,7 @@ def named_positions(prompts: Sequence[RenderedPrompt], names: Sequence[str], dt:
             k = index(name, p.positions, n, metric=n - 1)
             if k < 0:
                 raise InterpAFError(
-                    f"prompt {p.query_id or i} ({p.arm}) has no position {name!r} (it has "
+                    f"prompt {p.query_id or i} ({p.arm}) has no named position {name!r} (it has "
                     f"{', '.join(p.positions)}, and 'metric'); choose positions every prompt has"
                 )
             out[i, j] = k
@@ -119,6 +119,9 @@ def paired_gap(values: np.ndarray, arm: Sequence[str], qid: Sequence[str], arms:
                n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
     """mean(values | arm a) - mean(values | arm b) with a bootstrap interval that resamples *queries*
     (each query keeps both of its arms). Returns (gap, lo, hi) for a 95% interval."""
+    from interp_af.checks import positive_int
+
+    positive_int(n_boot, "n_boot", "bootstrap resamples")
     by_q: dict[str, list[list[float]]] = {}
     for v, a, q in zip(values, arm, qid):
         if a in arms:

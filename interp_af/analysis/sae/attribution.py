@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 from jaxtyping import Float
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -86,6 +86,9 @@ class FeatureAttribution:
             by: str = "abs", include_error: bool = True) -> pd.DataFrame:
         """Top ``k`` nodes by |mean attribution| (``by="abs"``), or most positive / negative (``"pos"``/``"neg"``);
         nodes with exactly zero attribution are left out (fewer than ``k`` rows then)."""
+        from interp_af.checks import positive_int
+
+        positive_int(k, "k")
         s = self.summary(position, arm)
         s = s[s["attr"] != 0]                  # features that never fire (or get no gradient) are not "top"
         if not include_error:
@@ -97,6 +100,9 @@ class FeatureAttribution:
                      k: int = 10) -> dict[str, Any]:
         """Top-``k`` features (by |attribution|, error node excluded) in each arm, their overlap (Jaccard), and a
         paired-by-query table of the attribution difference per feature."""
+        from interp_af.checks import positive_int
+
+        positive_int(k, "k")
         arms_t = _run.arms_of([_A(a) for a in self.arm], arms)
         tops = [self.top(position, a, k, include_error=False)["feature"].tolist() for a in arms_t]
         inter, union = set(tops[0]) & set(tops[1]), set(tops[0]) | set(tops[1])
@@ -114,13 +120,15 @@ class FeatureAttribution:
         return df[df["attr"] != 0].reset_index(drop=True)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_file({"attr": self.attr.contiguous(), "err": self.err.contiguous(), "acts": self.acts.contiguous(),
-                   "metric": self.metric.contiguous()}, str(path / "attribution.safetensors"))
+        from interp_af import atomic, owned
+
+        path = owned.ensure_dir(path, what="sae attribution")
         meta = {"sae": self.sae, "site": self.site, "method": self.method, "steps": self.steps,
                 "positions": list(self.positions), "query_id": list(self.query_id), "arm": list(self.arm)}
-        (path / "attribution.json").write_text(json.dumps(meta, indent=1))
+        text = json.dumps(meta, indent=1)
+        atomic.write_safetensors(path / "attribution.safetensors", {"attr": self.attr, "err": self.err,
+                                                                     "acts": self.acts, "metric": self.metric})
+        atomic.write_text(path / "attribution.json", text)
         return path
 
     @classmethod
@@ -171,6 +179,10 @@ def attribute_features(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPr
                        batch_size: int = 8) -> FeatureAttribution:
     """Attribute the compliance metric of each prompt to the SAE's features (and error node) at ``positions``.
     ``method``: "gxa" (gradient x activation) or "ig" (integrated gradients, ``steps`` points)."""
+    from interp_af.checks import positive_int
+
+    positive_int(steps, "steps", "integrated-gradient points")
+    positive_int(batch_size, "batch_size")
     handle = as_handle(handle)
     sae = as_sae(sae)
     if method not in METHODS:

@@ -68,6 +68,12 @@ def feature_context(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPromp
     """Top-``k`` (prompt, position) activations of each of ``features`` over every token of ``prompts``.
     ``dedupe``: keep one row per distinct context string (twins share their system prompt token for token, so
     without it the top rows are often one token of one sentence repeated in every prompt)."""
+    from interp_af.checks import nonneg_int, positive_int
+
+    positive_int(k, "k")
+    nonneg_int(window, "window")
+    positive_int(batch_size, "batch_size")
+    nonneg_int(skip_first, "skip_first")
     handle = as_handle(handle)
     sae = as_sae(sae)
     feats = torch.as_tensor(list(features), dtype=torch.long)
@@ -119,6 +125,9 @@ def feature_context(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPromp
 def top_prompts_from_capture(capture: Any, sae: LoadedSAE, feature: int, position: str = "decision",
                              k: int = 10) -> pd.DataFrame:
     """Prompts of a capture ranked by ``feature``'s activation at the named ``position``, with their metadata."""
+    from interp_af.checks import positive_int
+
+    positive_int(k, "k")
     from .features import encode_capture
 
     fa = encode_capture(capture, sae, [position])

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from jaxtyping import Float
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -53,12 +53,14 @@ class FeatureActs:
         return self.acts[:, self.positions.index(position)]
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_file({"acts": self.acts.contiguous()}, str(path / "acts.safetensors"))
+        from interp_af import atomic, owned
+
+        path = owned.ensure_dir(path, what="sae features")
         meta = {"sae": self.sae, "site": self.site, "positions": list(self.positions),
                 "query_id": list(self.query_id), "arm": list(self.arm)}
-        (path / "acts.json").write_text(json.dumps(meta, indent=1))
+        text = json.dumps(meta, indent=1)
+        atomic.write_safetensors(path / "acts.safetensors", {"acts": self.acts})
+        atomic.write_text(path / "acts.json", text)
         return path
 
     @classmethod
@@ -74,6 +76,9 @@ def encode_prompts(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt
                    positions: Sequence[str] = ("cue", "end_user", "decision"), batch_size: int = 16) -> FeatureActs:
     """Encode the SAE's site at ``positions`` of every prompt (one forward pass per batch, stopped after the
     SAE's layer)."""
+    from interp_af.checks import positive_int
+
+    positive_int(batch_size, "batch_size")
     handle = as_handle(handle)
     sae = as_sae(sae)
     key = sae.site
@@ -171,16 +176,20 @@ class DifferentialFeatures:
         return self.table.copy()
 
     def top(self, position: str, k: int = 10) -> pd.DataFrame:
+        from interp_af.checks import positive_int
+
+        positive_int(k, "k")
         t = self.table[self.table["position"] == position]
         return t.reindex(t["t"].abs().sort_values(ascending=False).index).head(k)
 
     def save(self, path: str | Path) -> Path:
+        from interp_af import atomic, owned
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        owned.ensure_dir(path.parent, what="sae features")
         payload = {"sae": self.sae, "site": self.site, "arms": list(self.arms),
                    "table": json.loads(self.table.to_json(orient="records"))}
-        path.write_text(json.dumps(payload))
-        return path
+        return atomic.write_json(path, payload, indent=None)
 
     @classmethod
     def load(cls, path: str | Path) -> "DifferentialFeatures":

@@ -107,10 +107,11 @@ class FeatureIntervention:
         return df
 
     def save(self, path: str | Path) -> Path:
+        from interp_af import atomic, owned
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1))
-        return path
+        owned.ensure_dir(path.parent, what="sae intervention")
+        return atomic.write_json(path, asdict(self), indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureIntervention":
@@ -169,6 +170,12 @@ def intervene_features(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPr
                        random_pool: Sequence[int] | None = None) -> FeatureIntervention:
     """Edit ``features`` (``mode``: "zero", "mean", or "steer" = add ``alpha`` to each) at ``positions`` (names, or
     "all"), and ``n_random`` random sets of as many features; compliance per arm and the gap for each."""
+    from interp_af.checks import finite_floats, nonneg_int, positive_int
+
+    nonneg_int(n_random, "n_random", "0 = no random controls")
+    positive_int(batch_size, "batch_size")
+    nonneg_int(skip_first, "skip_first")
+    finite_floats([alpha], "alpha")
     handle = as_handle(handle)
     sae = as_sae(sae)
     if mode not in MODES:

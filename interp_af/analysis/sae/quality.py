@@ -63,12 +63,11 @@ class SAEQuality:
         return pd.DataFrame([row])
 
     def save(self, path: str | Path) -> Path:
+        from interp_af import atomic, owned
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(path)
-        return path
+        owned.ensure_dir(path.parent, what="sae quality")
+        return atomic.write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: str | Path) -> "SAEQuality":
@@ -104,6 +103,10 @@ def sae_quality(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt], 
                 positions: Sequence[str] = ("decision",), batch_size: int = 8, skip_first: int = 1) -> SAEQuality:
     """Measure :class:`SAEQuality` of ``sae`` on ``prompts`` (three forward passes per batch: clean, spliced with
     the error term, spliced without it). ``skip_first`` leading positions (BOS) are neither scored nor spliced."""
+    from interp_af.checks import nonneg_int, positive_int
+
+    positive_int(batch_size, "batch_size")
+    nonneg_int(skip_first, "skip_first")
     handle = as_handle(handle)
     sae = as_sae(sae)
     key = sae.site

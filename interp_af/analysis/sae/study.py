@@ -41,6 +41,15 @@ class StudyConfig:
     batch_size: int = 8
     top_n: int = 15              # features shown in figures / tables
 
+    def __post_init__(self) -> None:
+        from interp_af.checks import nonneg_int, positive_int
+
+        positive_int(self.steps, "steps")
+        positive_int(self.k, "k")
+        nonneg_int(self.n_random, "n_random", "0 = no random controls")
+        positive_int(self.batch_size, "batch_size")
+        positive_int(self.top_n, "top_n")
+
 
 def _json_safe(obj: Any) -> Any:
     if isinstance(obj, dict):
@@ -84,16 +93,18 @@ class SAEEntry:
         return out
 
     def save(self, d: Path) -> None:
-        d.mkdir(parents=True, exist_ok=True)
+        from interp_af import atomic, owned
+
+        owned.ensure_dir(d, what="sae study")
         self.quality.save(d / "quality.json")
         self.acts.save(d / "acts")
         self.differential.save(d / "differential.json")
         self.attribution.save(d / "attribution")
-        self.contexts.to_frame().to_csv(d / "context.csv", index=False)
+        atomic.write_text(d / "context.csv", self.contexts.to_frame().to_csv(index=False))
         for pos, iv in self.ablations.items():
             iv.save(d / f"ablation_{pos}.json")
-        (d / "entry.json").write_text(json.dumps(_json_safe({"sae": self.sae, "site": self.site,
-                                                             "picks": self.picks}), indent=1))
+        atomic.write_json(d / "entry.json", _json_safe({"sae": self.sae, "site": self.site, "picks": self.picks}),
+                          indent=1)
 
     @classmethod
     def load(cls, d: Path) -> "SAEEntry":
@@ -122,11 +133,12 @@ class SAEStudy:
                            "saes": {site: e.summary() for site, e in self.entries.items()}})
 
     def save(self, out_dir: str | Path) -> Path:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        from interp_af import atomic, owned
+
+        out = owned.ensure_dir(out_dir, what="sae study")
         for site, entry in self.entries.items():
             entry.save(out / site)
-        (out / "summary.json").write_text(json.dumps(self.summary(), indent=2))
+        atomic.write_json(out / "summary.json", self.summary())
         return out
 
     @classmethod

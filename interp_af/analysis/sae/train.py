@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from interp_af.models.wrap import as_handle
+from interp_af import atomic, owned
+from interp_af.checks import fraction, nonneg_int, positive_float, positive_int
 from interp_af.errors import InterpAFError
 from interp_af.models.sites import SiteKey
 from interp_af.setting.types import RenderedPrompt
@@ -50,6 +51,20 @@ class SAETrainConfig:
     holdout: float = 0.1         # fraction of tokens held out to measure FVE / L0 / dead features
     model_name: str = ""         # recorded in metadata.model_name ("" = the handle's name)
 
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise InterpAFError("SAETrainConfig.layers is empty; name at least one layer to train an SAE on")
+        positive_int(self.d_sae, "d_sae")
+        positive_int(self.k, "k")
+        if self.k > self.d_sae:
+            raise InterpAFError(f"k={self.k} exceeds d_sae={self.d_sae}; a TopK SAE keeps at most d_sae features "
+                                f"active")
+        positive_int(self.steps, "steps")
+        positive_int(self.batch_size, "batch_size")
+        positive_float(self.lr, "lr")
+        nonneg_int(self.skip_first, "skip_first")
+        fraction(self.holdout, "holdout", lo_open=False)
+
 
 @dataclass(frozen=True)
 class TrainedSAE:
@@ -70,6 +85,8 @@ def collect_activations(handle: Any, prompts: Sequence[RenderedPrompt], keys: Se
                         ) -> dict[SiteKey, Float[Tensor, "tokens d"]]:
     """Activations at every prompt position (minus the first ``skip_first``) of every prompt, per site key.
     With ``dt``, the metric inputs (prompt + shared completion prefix) are used, as the analyses do."""
+    positive_int(batch_size, "batch_size")
+    nonneg_int(skip_first, "skip_first")
     handle = as_handle(handle)
     empty = type("NoShared", (), {"shared": ()})()
     out: dict[SiteKey, list[Tensor]] = {k: [] for k in keys}
@@ -136,7 +153,11 @@ def train_sae(acts: Float[Tensor, "n d"], key: SiteKey, cfg: SAETrainConfig, mod
 def train_saes(handle: Any, prompts: Sequence[RenderedPrompt], out_dir: str | Path, cfg: SAETrainConfig, *,
                dt: Any = None, batch_size: int = 16, overwrite: bool = False) -> list[TrainedSAE]:
     """Train one SAE per layer in ``cfg.layers`` on the activations of ``prompts`` and save each in sae-lens
-    format under ``out_dir/<site>.<layer>/``. Returns where they went and their held-out quality."""
+    format under ``out_dir/<site>.<layer>/``. Returns where they went and their held-out quality.
+
+    ``overwrite`` replaces SAE folders this toolkit wrote (they carry its marker, or a ``training.json`` of its
+    trainer); any other folder in the way is refused before anything is computed."""
+    positive_int(batch_size, "batch_size")
     handle = as_handle(handle)
     out_dir = Path(out_dir)
     bad = [L for L in cfg.layers if not 0 <= L < int(handle.n_layers)]
@@ -146,6 +167,10 @@ def train_saes(handle: Any, prompts: Sequence[RenderedPrompt], out_dir: str | Pa
     exists = [str(p) for p in targets.values() if p.exists()]
     if exists and not overwrite:
         raise InterpAFError(f"SAE folder(s) {', '.join(exists)} exist; pass overwrite=True (CLI: --overwrite)")
+    for p in targets.values():
+        if p.is_dir() and owned.owner(p) is None and _trained_here(p):
+            owned.adopt_dir(p, what="sae train")  # written by this trainer before folders carried a marker
+        owned.check_removable(p)  # never replace a folder interp_af did not write
     keys = [SiteKey(cfg.site, L) for L in cfg.layers]
     acts = collect_activations(handle, prompts, keys, dt=dt, batch_size=batch_size, skip_first=cfg.skip_first)
     # an SAE records the name of the target it was trained on (its first alias), so the fit check passes
@@ -161,23 +186,36 @@ def train_saes(handle: Any, prompts: Sequence[RenderedPrompt], out_dir: str | Pa
         sae = train_sae(train, key, cfg, model_name)
         stats = reconstruction_stats(sae, hold if n_hold else train)
         target = targets[key.layer]
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out_dir))
-        try:  # write beside, then rename: no half-written SAE folder if anything fails
+        owned.ensure_dir(out_dir, what="sae train")
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out_dir))
+        except OSError as err:
+            raise atomic.os_error(err, out_dir, "writing into") from err
+        owned.adopt_dir(tmp, what="sae train")
+        try:  # write beside, then swap in: no half-written SAE folder if anything fails
             sae.save_model(str(tmp))
             info = {"config": asdict(cfg), "site": str(key), "hook_name": site_to_hook(key), "model_name": model_name,
                     "n_prompts": len(prompts), "n_train_tokens": int(train.shape[0]),
                     "n_holdout_tokens": n_hold, "holdout": stats}
-            (tmp / "training.json").write_text(json.dumps(info, indent=2))
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.move(str(tmp), target)
-            target.chmod(0o755)   # mkdtemp / safetensors made them private; shipped files must be readable
-            for f in target.iterdir():
+            atomic.write_json(tmp / "training.json", info)
+            tmp.chmod(0o755)   # mkdtemp / safetensors made them private; shipped files must be readable
+            for f in tmp.iterdir():
                 f.chmod(0o644)
+            owned.replace_owned(target, tmp, what="sae train")
+        except OSError as err:  # sae-lens's own writes (save_model) on a full disk or a read-only folder
+            raise atomic.os_error(err, target) from err
         finally:
             if tmp.exists():
-                shutil.rmtree(tmp)
+                owned.remove_owned(tmp)
         results.append(TrainedSAE(key, target, int(train.shape[0]), n_hold, stats["fve"], stats["l0"],
                                   stats["dead_fraction"]))
     return results
+
+
+def _trained_here(folder: Path) -> bool:
+    """Does ``folder`` hold an SAE written by :func:`train_saes` (its ``training.json``, with this trainer's keys)?"""
+    try:
+        info = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and {"config", "site", "hook_name", "n_train_tokens"} <= set(info)

@@ -45,3 +45,23 @@ def test_refuses_overwrite_and_bad_layers(trained, sae_handle, sae_prompts):
     with pytest.raises(InterpAFError, match=r"layers \[7\] do not exist"):
         train_saes(sae_handle, sae_prompts, out / "x", SAETrainConfig(layers=(7,), steps=1))
     assert not (out / "x").exists()
+
+
+def test_overwrite_replaces_only_sae_folders_it_wrote(sae_handle, sae_prompts, tmp_path):
+    from interp_af import owned
+
+    cfg = SAETrainConfig(layers=(0,), d_sae=16, k=2, steps=2, batch_size=32)
+    out = tmp_path / "saes"
+    first = train_saes(sae_handle, sae_prompts[:4], out, cfg)[0].path
+    assert owned.is_owned(first) and sorted(p.name for p in out.iterdir()) == [owned.MARKER, "resid_post.0"]
+    (first / owned.MARKER).unlink()              # a folder from before markers: recognised by its training.json
+    again = train_saes(sae_handle, sae_prompts[:4], out, cfg, overwrite=True)[0].path
+    assert again == first and (again / "training.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == [owned.MARKER, "resid_post.0"]   # no temporary left
+    foreign = tmp_path / "mine" / "resid_post.0"  # someone's SAE (e.g. a downloaded one) under the same name
+    foreign.mkdir(parents=True)
+    (foreign / "cfg.json").write_text("{}")
+    with pytest.raises(InterpAFError, match="was not written by interp_af") as err:
+        train_saes(sae_handle, sae_prompts[:4], foreign.parent, cfg, overwrite=True)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in foreign.iterdir()) == ["cfg.json"]
