@@ -3,7 +3,8 @@
 - :func:`auroc_figure`: AUROC vs layer, one panel per position, a band for the bootstrap interval, the
   controls as dashed curves, and the 0.5 (chance) and 0.6 (leakage) lines;
 - :func:`transfer_figure`: the train x test generalisation matrix, one heatmap per layer behind a slider;
-- :func:`cosine_figure`: |cosine| of each probe direction with the cue tokens' embedding difference vs layer.
+- :func:`cosine_figure`: |cosine| of each probe's class direction with the cue tokens' embedding difference vs
+  layer (a logistic probe's decision normal dotted beside it, for reference).
 
 :func:`write_figure` writes self-contained HTML (plotly.js inlined, viewable offline) and tries a PNG.
 """
@@ -82,16 +83,27 @@ def transfer_figure(result: Any, *, title: str | None = None):
 
 
 def cosine_figure(cos_df: Any, *, title: str | None = None):
-    """|cosine| with the cue tokens' embedding difference vs layer, per (position, kind)."""
+    """|cosine| of each probe's class direction (mean difference) with the cue tokens' embedding difference vs
+    layer, one solid line per position; a logistic probe's decision normal (``normal_cosine``: for scoring, not
+    geometry) dotted beside it, labelled as such."""
+    import numpy as np
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for (pos, kind), d in cos_df.groupby(["position", "kind"], sort=False):
-        d = d.sort_values("layer")
-        fig.add_trace(go.Scatter(x=d.layer, y=d.abs_cosine, mode="lines+markers", name=f"{pos} {kind}",
-                                 line=dict(color=_COLORS.get(kind), dash="solid" if kind == "diffmean" else "dash"),
-                                 customdata=d.cosine, hovertemplate="layer %{x}<br>|cos| %{y:.3f} (signed %{customdata:.3f})"))
-    fig.update_layout(title=title or "Probe direction vs cue-token embedding difference: |cosine| by layer",
+    for pos, d in cos_df.groupby("position", sort=False):
+        # every kind of one probe set shares the class direction of its rows: one line per position
+        cls = d.drop_duplicates("layer").sort_values("layer")
+        fig.add_trace(go.Scatter(x=cls.layer, y=cls.abs_cosine, mode="lines+markers", name=f"{pos}: class direction",
+                                 line=dict(color=_COLORS.get("diffmean"), dash="solid"), customdata=cls.cosine,
+                                 hovertemplate="layer %{x}<br>|cos| %{y:.3f} (signed %{customdata:.3f})"))
+        if "normal_cosine" in d:
+            nrm = d[(d.kind == "logreg") & d.normal_cosine.notna()].sort_values("layer")
+            if len(nrm):
+                fig.add_trace(go.Scatter(x=nrm.layer, y=np.abs(nrm.normal_cosine), mode="lines+markers",
+                                         name=f"{pos}: logistic decision normal (scoring only)",
+                                         line=dict(color=_COLORS.get("logreg"), dash="dot"),
+                                         hovertemplate="layer %{x}<br>|cos| %{y:.3f}"))
+    fig.update_layout(title=title or "Probe class direction vs cue-token embedding difference: |cosine| by layer",
                       xaxis_title="layer", yaxis_title="|cosine|", yaxis_range=[0, 1.02], template="plotly_white",
                       height=420, width=700)
     return fig
