@@ -2,7 +2,7 @@
 
 Both sides fit the *same* estimator on the *same* splits: for every (position, layer) and every grouped fold,
 a StandardScaler fitted on the training rows, an L2 ``LogisticRegression`` (lbfgs) per C of the grid on the
-inner training split, C chosen by validation AUROC, a refit on the whole training fold, AUROC on the test
+inner training split, C chosen by validation AUROC (ties to the larger C), a refit on the whole training fold, AUROC on the test
 fold, mean over folds. The plain loop does exactly that, one ``fit`` at a time, with scikit-learn defaults;
 the sweep uses the kernel (Gram) form when d > n, warm starts along the C grid, one BLAS thread per fit and
 (optionally) layers in parallel.
@@ -63,6 +63,8 @@ def plain_sklearn(X_PNLD, y, splits, Cs) -> tuple[np.ndarray, float]:
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import StandardScaler
 
+    from interp_af.analysis.probe_fit import choose_C
+
     P, _, L, _ = X_PNLD.shape
     out = np.zeros((P, L))
     t0 = time.perf_counter()
@@ -80,7 +82,7 @@ def plain_sklearn(X_PNLD, y, splits, Cs) -> tuple[np.ndarray, float]:
                     for C in Cs:
                         lr = LogisticRegression(C=C, max_iter=1000).fit(A[sp.inner_train], ytr[sp.inner_train])
                         val.append(roc_auc_score(ytr[sp.inner_val], lr.decision_function(A[sp.inner_val])))
-                    best = Cs[int(np.argmax(val))]
+                    best = Cs[choose_C(np.array(val))]   # the documented rule: ties go to the larger C
                     lr = LogisticRegression(C=best, max_iter=1000).fit(A, ytr)
                     aucs.append(roc_auc_score(y[sp.test], lr.decision_function(B)))
                 out[p, layer] = np.mean(aucs)

@@ -2,6 +2,11 @@
 
 ``<name>.safetensors`` holds ``direction [K, d_model]`` (float32) and ``bias [K]``; probe ``k`` scores an
 activation ``x`` (raw, as captured) as ``x . direction[k] + bias[k]`` (``> 0`` = the label's positive class).
+It also holds ``class_direction [K, d_model]``: the mean of the positive class minus the mean of the negative
+one over the same training rows. The two differ for logistic-regression probes: their ``direction`` is the
+*decision normal* (the weight fitted on standardised features, mapped back as ``w / sd``), right for scoring
+and wrong for geometry; every cosine and every steering vector uses ``class_direction``. Each entry names what
+its ``direction`` is (``"decision_normal"`` or ``"class_mean_difference"``).
 ``<name>.json`` holds, in the same order, one entry per probe (layer, site, position, label, kind, chosen C,
 cross-validated metrics) and the *identity of the model* the probes came from (name, adapter, width, layer
 count, weights fingerprint, from the capture's manifest), plus the capture's path and prompt hash.
@@ -26,7 +31,10 @@ from torch import Tensor
 from interp_af.errors import InterpAFError
 
 FORMAT = "interp_af.probes"
-VERSION = 1
+VERSION = 2                       # 2: class_direction beside direction; entries say which direction they hold
+DECISION_NORMAL = "decision_normal"              # logistic weight mapped back to raw units: scores rows
+CLASS_MEAN_DIFFERENCE = "class_mean_difference"  # mean(class 1) - mean(class 0): geometry and steering
+DIRECTION_OF_KIND = {"logreg": DECISION_NORMAL, "diffmean": CLASS_MEAN_DIFFERENCE}
 
 
 @dataclass(frozen=True)
@@ -40,17 +48,32 @@ class ProbeEntry:
     kind: str                      # "logreg" | "diffmean"
     C: float = float("nan")        # chosen regularisation (logreg); NaN for diffmean
     metrics: Mapping[str, float] = field(default_factory=dict)   # auroc, auroc_lo, auroc_hi, accuracy, ...
+    direction: str = ""            # what ``direction`` holds: "decision_normal" (logreg) | "class_mean_difference"
+
+    def __post_init__(self) -> None:
+        if not self.direction:   # files of version 1 do not say: it follows from the kind
+            object.__setattr__(self, "direction", DIRECTION_OF_KIND.get(self.kind, ""))
 
 
 @dataclass(frozen=True)
 class ProbeSet:
-    """``K`` linear probes of one model: ``directions [K, d]``, ``biases [K]``, ``entries`` (K), ``model`` identity."""
+    """``K`` linear probes of one model: ``directions [K, d]`` (what scores: see each entry's ``direction``),
+    ``biases [K]``, ``entries`` (K), ``model`` identity, and ``class_directions [K, d]`` (the class mean
+    difference of each probe's training rows: what geometry uses; None for files of version 1)."""
 
     directions: Float[Tensor, "K d"]
     biases: Float[Tensor, " K"]
     entries: tuple[ProbeEntry, ...]
     model: Mapping[str, Any]               # the capture manifest's model identity
     source: Mapping[str, Any] = field(default_factory=dict)   # capture path, prompts hash, config (informative)
+    class_directions: Float[Tensor, "K d"] | None = None
+
+    def class_direction(self, k: int) -> Tensor | None:
+        """Probe ``k``'s class direction: the stored one, else (version-1 files) its ``direction`` when that is a
+        class mean difference, else None (a decision normal is never passed off as a class direction)."""
+        if self.class_directions is not None:
+            return self.class_directions[k]
+        return self.directions[k] if self.entries[k].direction == CLASS_MEAN_DIFFERENCE else None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -71,7 +94,8 @@ class ProbeSet:
                                 f"have layers {sorted({e.layer for e in self.entries})}, positions "
                                 f"{sorted({e.position for e in self.entries})}, kinds {sorted({e.kind for e in self.entries})}")
         idx = torch.tensor(keep)
-        return ProbeSet(self.directions[idx], self.biases[idx], tuple(self.entries[i] for i in keep), self.model, self.source)
+        return ProbeSet(self.directions[idx], self.biases[idx], tuple(self.entries[i] for i in keep), self.model,
+                        self.source, None if self.class_directions is None else self.class_directions[idx])
 
     # ------------------------------------------------------------------------------------------- compatibility
     def check(self, capture: Any, *, strict: bool = True) -> None:
@@ -117,11 +141,20 @@ class ProbeSet:
         st, js = base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
         _refuse_foreign(st, js)
         owned.ensure_dir(base.parent, what="probes")
-        data = to_bytes({"direction": self.directions.detach().float().contiguous().cpu(),
-                         "bias": self.biases.detach().float().contiguous().cpu()}, metadata={"format": FORMAT})
+        tensors = {"direction": self.directions.detach().float().contiguous().cpu(),
+                   "bias": self.biases.detach().float().contiguous().cpu()}
+        if self.class_directions is not None:
+            tensors["class_direction"] = self.class_directions.detach().float().contiguous().cpu()
+        data = to_bytes(tensors, metadata={"format": FORMAT})
         doc = {"format": FORMAT, "version": VERSION, "tensors": st.name, "model": dict(self.model),
                "source": _jsonable(dict(self.source)), "probes": [_jsonable(asdict(e)) for e in self.entries],
                "score": "x . direction[k] + bias[k] on raw activations; > 0 means the label's positive class",
+               "directions": {DECISION_NORMAL: "logistic weight fitted on standardised features, mapped back as "
+                                               "w / sd: the decision normal; for scoring only",
+                              CLASS_MEAN_DIFFERENCE: "mean(positive class) - mean(negative class) of the training "
+                                                     "rows: the class direction; for geometry and steering",
+                              "class_direction": "tensor class_direction[k]: probe k's class direction, whatever "
+                                                 "its kind"},
                "tensors_sha256": hashlib.sha256(data).hexdigest(), "tensors_bytes": len(data)}
         doc = json.loads(json.dumps(doc))  # the checksum is over what a reader will parse back
         doc["checksum"] = _doc_checksum(doc)
@@ -166,7 +199,7 @@ class ProbeSet:
                                 f"[K]; {refit}")
         if d.shape[0] != len(entries):
             raise InterpAFError(f"{st} holds {d.shape[0]} probes but {js} lists {len(entries)}; the pair is mismatched")
-        return cls(d, b, entries, doc.get("model", {}), doc.get("source", {}))
+        return cls(d, b, entries, doc.get("model", {}), doc.get("source", {}), t.get("class_direction"))
 
 
 def _doc_checksum(doc: Mapping[str, Any]) -> str:

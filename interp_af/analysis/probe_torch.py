@@ -5,7 +5,8 @@ layer's problem is put in the kernel form of :mod:`.probe_fit` (Gram matrix of t
 -> ``Z [layers, n, r]``, so the width ``d`` drops out), then all (layer x C) problems are solved together by
 Newton's method with a batched Cholesky solve and step halving. The optimum is the one sklearn's ``lbfgs``
 reaches (the objective is the same: ``C * sum(log-loss) + ||w||^2 / 2``, intercept unpenalised); Newton just
-gets there in ~10 steps to high precision. C is chosen per layer on the same inner validation split.
+gets there in ~10 steps to high precision. C is chosen per layer on the same inner validation split, by the
+same rule (:func:`.probe_fit.choose_C`: best validation AUROC, ties to the larger C).
 
 On a 2-core CPU scikit-learn (:func:`.probe_fit.fit_layers`) is as fast or faster; pick this path with
 ``ProbeConfig(device="cuda")`` (or ``"cpu"`` to test it). Difference-of-means probes need no solver and
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .probe_fit import FitSpec, LayerFit, Split
+from .probe_fit import TIE_TOL, FitSpec, LayerFit, Split
 
 
 def _auroc_batched(scores_BN: torch.Tensor, y_N: torch.Tensor) -> torch.Tensor:
@@ -26,6 +27,15 @@ def _auroc_batched(scores_BN: torch.Tensor, y_N: torch.Tensor) -> torch.Tensor:
     gt = (pos[:, :, None] > neg[:, None, :]).to(scores_BN.dtype).mean((1, 2))
     eq = (pos[:, :, None] == neg[:, None, :]).to(scores_BN.dtype).mean((1, 2))
     return gt + 0.5 * eq
+
+
+def choose_C_batched(val_LC: torch.Tensor) -> torch.Tensor:
+    """:func:`.probe_fit.choose_C` for every row of ``val [layers, Cs]`` (Cs ascending) -> index ``[layers]``:
+    the best validation AUROC, ties (within ``TIE_TOL``) to the largest C; NaN never wins."""
+    v = torch.nan_to_num(val_LC.double(), nan=float("-inf"))
+    tied = v >= v.amax(1, keepdim=True) - TIE_TOL
+    idx = torch.arange(v.shape[1], device=v.device).expand_as(v)
+    return torch.where(tied, idx, torch.full_like(idx, -1)).amax(1)
 
 
 def newton_logreg(Z_BNR: torch.Tensor, y_N: torch.Tensor, C_B: torch.Tensor, *, max_iter: int = 50,
@@ -86,7 +96,7 @@ def fit_layers_torch(X_NLD, y_N: np.ndarray, splits: list[Split], kind: str, spe
     y_all = torch.from_numpy(np.asarray(y_N, dtype=bool))
     scores: list[list[np.ndarray]] = [[] for _ in range(L)]
     cs: list[list[float]] = [[] for _ in range(L)]
-    dirs, biases = np.zeros((L, d)), np.zeros(L)
+    dirs, biases, class_dirs = np.zeros((L, d)), np.zeros(L), np.zeros((L, d))
     Cs = torch.tensor(sorted(spec.Cs), dtype=torch.float64)
     for sp in splits:
         tr, te = torch.from_numpy(sp.train), torch.from_numpy(sp.test)
@@ -101,6 +111,7 @@ def fit_layers_torch(X_NLD, y_N: np.ndarray, splits: list[Split], kind: str, spe
                 scores[l].append(s[l].cpu().numpy())
                 cs[l].append(float("nan"))
             dirs, biases = w.cpu().numpy(), b.cpu().numpy()
+            class_dirs = dirs
             continue
         mu = Xtr.mean(1, keepdim=True) if spec.standardize else torch.zeros_like(Xtr[:, :1])
         sd = Xtr.std(1, unbiased=False, keepdim=True) if spec.standardize else torch.ones_like(Xtr[:, :1])
@@ -114,7 +125,7 @@ def fit_layers_torch(X_NLD, y_N: np.ndarray, splits: list[Split], kind: str, spe
         beta, bias = newton_logreg(Z_in.repeat_interleave(nC, 0), ytr[i_in], Cs.to(device).repeat(L))
         s_va = torch.einsum("bnr,br->bn", Z_va.repeat_interleave(nC, 0), beta) + bias[:, None]
         val = _auroc_batched(s_va, ytr[i_va]).reshape(L, nC)
-        best = val.argmax(1)                                         # first best C, as in probe_fit
+        best = choose_C_batched(val)                                 # ties to the larger C, as in probe_fit
         G_te = (At @ A.transpose(1, 2)).double()                     # [L, n_te, n_tr]
         Z_tr, Z_te, back = _kernel_batched(G, G_te)
         beta, bias = newton_logreg(Z_tr, ytr, Cs.to(device)[best])
@@ -126,4 +137,6 @@ def fit_layers_torch(X_NLD, y_N: np.ndarray, splits: list[Split], kind: str, spe
             scores[l].append(s[l].cpu().numpy())
             cs[l].append(float(Cs[best[l].item()]))
         dirs, biases = w_raw.cpu().numpy(), b_raw.cpu().numpy()
-    return [LayerFit(tuple(scores[l]), tuple(cs[l]), dirs[l], float(biases[l])) for l in range(L)]
+        class_dirs = (Xtr[:, ytr].double().mean(1) - Xtr[:, ~ytr].double().mean(1)).cpu().numpy()
+    return [LayerFit(tuple(scores[l]), tuple(cs[l]), dirs[l], float(biases[l]), class_direction=class_dirs[l])
+            for l in range(L)]

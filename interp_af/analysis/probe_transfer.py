@@ -12,7 +12,13 @@ Tag -> sentence cue, casing and paraphrase transfers read the same way; a null i
 **Geometry.** At layer 0 a free-minus-paid direction is nearly the embedding difference of the cue tokens
 (published: ~97% cosine); deeper, a direction that still separates the arms but has little cosine with the
 token difference is a candidate for something beyond "the token is there" (~9% at layer 20 of Llama-3.3-70B).
-:func:`cue_cosines` reports that cosine for every probe, per layer.
+:func:`cue_cosines` reports that cosine for every probe, per layer, always of the probe's **class direction**
+(mean difference of its training rows). A logistic probe's weight, mapped back from standardised features
+as ``w / sd``, is the *decision normal*: it divides each feature by its spread, so it reads low even where
+the representation is exactly the token's embedding difference; it is reported beside, as
+``normal_cosine``, for reference only. A low class-direction cosine is not evidence of inference either: a
+model may rotate the token's signal into any direction (see the zoo's *planted-direction* model); the
+transfer test is what tells "training" from "the token".
 """
 
 from __future__ import annotations
@@ -174,15 +180,30 @@ def cue_direction(cue_embeddings: Mapping[str, torch.Tensor], arms: Sequence[str
     return cue_embeddings[names[0]].float() - cue_embeddings[names[1]].float()
 
 
+def _cos(a: torch.Tensor | None, e: torch.Tensor) -> float:
+    if a is None or float(a.norm()) == 0.0:
+        return float("nan")
+    return float(torch.nn.functional.cosine_similarity(a.float(), e, dim=0))
+
+
 def cue_cosines(probes: ProbeSet, cue_embeddings: Mapping[str, torch.Tensor], arms: Sequence[str] | None = None):
-    """Cosine of every probe direction with the cue tokens' embedding difference -> DataFrame (position, kind,
-    layer, cosine, abs_cosine). The sign follows the label's positive class; read ``abs_cosine`` across depth."""
+    """Cosine of every probe's **class direction** with the cue tokens' embedding difference -> DataFrame
+    (site, position, kind, layer, label, ``direction`` = ``"class_mean_difference"``, ``cosine``,
+    ``abs_cosine``, and ``normal_cosine``: the cosine of a logistic probe's decision normal, for reference only,
+    NaN for difference-of-means probes). The sign follows the label's positive class; read ``abs_cosine`` across
+    depth. Probes of old files without a stored class direction get NaN for logistic rows, never the normal."""
     import pandas as pd
 
-    e = cue_direction(cue_embeddings, arms)
+    from .probe_artifact import CLASS_MEAN_DIFFERENCE, DECISION_NORMAL
+
+    e = cue_direction(cue_embeddings, arms).float()
     if e.shape[0] != probes.directions.shape[1]:
         raise InterpAFError(f"cue embeddings have width {e.shape[0]} but the probes {probes.directions.shape[1]}; "
                             "use the capture the probes were fitted on")
-    cos = torch.nn.functional.cosine_similarity(probes.directions.float(), e[None], dim=1)
-    return pd.DataFrame([{"site": p.site, "position": p.position, "kind": p.kind, "layer": p.layer, "label": p.label,
-                          "cosine": float(c), "abs_cosine": abs(float(c))} for p, c in zip(probes.entries, cos)])
+    rows = []
+    for k, p in enumerate(probes.entries):
+        c = _cos(probes.class_direction(k), e)
+        normal = _cos(probes.directions[k], e) if p.direction == DECISION_NORMAL else float("nan")
+        rows.append({"site": p.site, "position": p.position, "kind": p.kind, "layer": p.layer, "label": p.label,
+                     "direction": CLASS_MEAN_DIFFERENCE, "cosine": c, "abs_cosine": abs(c), "normal_cosine": normal})
+    return pd.DataFrame(rows)

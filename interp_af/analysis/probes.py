@@ -33,7 +33,7 @@ import torch
 
 from interp_af.errors import InterpAFError
 
-from .probe_artifact import ProbeEntry, ProbeSet, _jsonable
+from .probe_artifact import DIRECTION_OF_KIND, ProbeEntry, ProbeSet, _jsonable
 from .probe_fit import FitSpec, LayerFit, Split, fit_layers, make_folds, make_splits
 from .probe_labels import permute_within_groups, resolve_label, same_label_control
 from .probe_stats import fold_scores
@@ -113,6 +113,11 @@ class ProbeScore:
     C: float
     n_rows: int
     n_groups: int
+    direction: str = ""    # which direction scored the rows: "decision_normal" (logreg) | "class_mean_difference"
+
+    def __post_init__(self) -> None:
+        if not self.direction:   # results saved before the field existed: it follows from the kind
+            object.__setattr__(self, "direction", DIRECTION_OF_KIND.get(self.kind, ""))
 
 
 @dataclass(frozen=True)
@@ -279,18 +284,20 @@ def probe_layers(X_NLD, y_N, groups_N, *, config: ProbeConfig = ProbeConfig(), l
             add(mean, "same_label", len(rows), len(np.unique(groups[rows])))
     probes = None
     if cfg.fit_final:
-        dirs, biases, entries = [], [], []
+        dirs, class_dirs, biases, entries = [], [], [], []
         by_key = {(s.kind, s.layer): s for s in scores if s.control == "none"}
         for kind, (fits, _) in main.items():
             for layer, fit in zip(layers, fits):
                 s = by_key[(kind, layer)]
                 dirs.append(torch.from_numpy(fit.direction).float())
+                class_dirs.append(torch.from_numpy(fit.class_direction).float())
                 biases.append(fit.bias)
                 entries.append(ProbeEntry(layer, site, position, label, kind, C=fit.Cs[-1],
                                           metrics={k: getattr(s, k) for k in ("auroc", "auroc_lo", "auroc_hi", "accuracy",
-                                                                              "accuracy_lo", "accuracy_hi")}))
+                                                                              "accuracy_lo", "accuracy_hi")},
+                                          direction=DIRECTION_OF_KIND[kind]))
         probes = ProbeSet(torch.stack(dirs), torch.tensor(biases, dtype=torch.float32), tuple(entries),
-                          dict(model or {}), dict(source or {}))
+                          dict(model or {}), dict(source or {}), torch.stack(class_dirs))
     return ProbeResult(cfg, tuple(scores), probes, tuple(notes))
 
 
@@ -301,8 +308,10 @@ def merge(results: Sequence[ProbeResult]) -> ProbeResult:
     sets = [r.probes for r in results if r.probes is not None]
     probes = None
     if sets:
+        classes = [p.class_directions for p in sets]
         probes = ProbeSet(torch.cat([p.directions for p in sets]), torch.cat([p.biases for p in sets]),
-                          tuple(e for p in sets for e in p.entries), sets[0].model, sets[0].source)
+                          tuple(e for p in sets for e in p.entries), sets[0].model, sets[0].source,
+                          torch.cat(classes) if all(c is not None for c in classes) else None)
     return ProbeResult(results[0].config, tuple(s for r in results for s in r.scores), probes,
                        tuple(n for r in results for n in r.notes))
 

@@ -7,7 +7,13 @@ is a dose-response over ``alpha``, read against two default controls:
 
 - ``flipped``: ``-direction`` (a real direction should push the other way);
 - ``random<k>``: Gaussian directions with the same norm (a real direction should beat them by far; if random
-  directions move the gap as much, the "effect" is just damage).
+  directions move the gap as much, the "effect" is just damage). They are compared as a *distribution*, not
+  by their maximum: 20 by default, run only at the reported alpha (``random_alphas``) so that they cost one
+  alpha's worth of passes each. :meth:`SteerResult.controls_summary` reads them
+  (:mod:`interp_af.analysis.steering_controls`): median and 95th percentile of their closures, the real
+  direction's percentile among them, the flipped direction's closure, and the noise floor in logits (how far
+  norm-matched random directions move the steered arm's logit difference: a gap below it cannot be told from
+  damage).
 
 Directions: :func:`mean_difference` (mean over twins of arm a minus arm b activations at one site, layer and
 named position; difference-of-means directions are the causally implicated ones, Marks & Tegmark), a probe's
@@ -37,6 +43,7 @@ from tqdm.auto import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af.analysis.effects import effect_interval, normalised_effect
+from interp_af.analysis.probe_artifact import _jsonable
 from interp_af.checks import finite_floats, nonneg_int, positive_int
 from interp_af.errors import InterpAFError
 from interp_af.models.metric import logit_diff
@@ -125,7 +132,16 @@ def cue_embedding_cosine(h: Any, twins: Sequence[Twin], direction: Tensor) -> fl
     return float(torch.nn.functional.cosine_similarity(e, d, dim=0))
 
 
-def control_directions(direction: Tensor, *, n_random: int = 3, flipped: bool = True,
+def reported_alpha(alphas: Sequence[float]) -> float:
+    """The alpha results are reported at: 1.0 (one average arm difference) when swept, else the largest alpha
+    (the study pipeline's rule)."""
+    alphas = [float(a) for a in alphas]
+    if not alphas:
+        raise InterpAFError("no alphas given; pass the multipliers of the direction, e.g. -1 1")
+    return 1.0 if 1.0 in alphas else max(alphas)
+
+
+def control_directions(direction: Tensor, *, n_random: int = 20, flipped: bool = True,
                        seed: int = 0) -> dict[str, Tensor]:
     """``{"direction": d, "flipped": -d, "random0": r0, ...}`` with Gaussian random directions of ``d``'s norm."""
     nonneg_int(n_random, "n_random", "0 = no random controls")
@@ -143,7 +159,8 @@ def control_directions(direction: Tensor, *, n_random: int = 3, flipped: bool = 
 class SteerResult:
     """``ld[control, alpha, arm, query]``: logit diff of each prompt (arm 0 = a, 1 = b) under each edit;
     ``base[arm, query]`` the unsteered logit diffs. ``alphas`` are ``(0.0,)``-free multipliers of each control
-    direction (for ``op="project_out"`` a single pseudo-alpha 1.0)."""
+    direction (for ``op="project_out"`` a single pseudo-alpha 1.0). Random controls run only at
+    ``random_alphas`` (default: ``report_alpha``); ``ld`` is NaN at the alphas where a control did not run."""
 
     op: str
     site: str
@@ -160,9 +177,23 @@ class SteerResult:
     n_boot: int = 1000
     seed: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    report_alpha: float | None = None
+    random_alphas: tuple[float, ...] = ()
+
+    def ran(self) -> Tensor:
+        """``[C, A]`` bool: which (control, alpha) cells were run (random controls run at ``random_alphas``)."""
+        return torch.isfinite(self.ld).all(-1).all(-1)
+
+    def controls_summary(self, arm: int = 1, alpha: float | None = None) -> Any:
+        """The controls read as a distribution at ``alpha`` (default ``report_alpha``) when steering ``arm``:
+        a :class:`~interp_af.analysis.steering_controls.SteerControls`."""
+        from interp_af.analysis.steering_controls import summarize_controls
+
+        return summarize_controls(self, arm=arm, alpha=alpha)
 
     def closed(self, arm: int = 1) -> Tensor:
-        """Fraction of the gap closed by steering ``arm`` (1 = arm b moved all the way to arm a) ``[C, A]``."""
+        """Fraction of the gap closed by steering ``arm`` (1 = arm b moved all the way to arm a) ``[C, A]``
+        (NaN where a control did not run)."""
         other = 1 - arm
         C, A, _, Q = self.ld.shape
         patched = self.ld[:, :, arm, :].permute(2, 0, 1).reshape(Q, C * A)
@@ -178,14 +209,21 @@ class SteerResult:
         C, A, _, Q = self.ld.shape
         comp = self.compliance()
         base_comp = torch.sigmoid(self.base.double()).mean(-1)
+        ran = self.ran().reshape(-1)
         rows = []
         for arm in (0, 1):
             patched = self.ld[:, :, arm, :].permute(2, 0, 1).reshape(Q, C * A)
             eff = normalised_effect(patched, self.base[arm], self.base[1 - arm]).reshape(C, A)
-            lo, hi = effect_interval(patched, self.base[arm], self.base[1 - arm], n_boot=self.n_boot, seed=self.seed)
+            # intervals over the cells that ran (a NaN column would empty every bootstrap replicate)
+            lo = torch.full((C * A,), float("nan"), dtype=torch.float64)
+            hi = lo.clone()
+            lo[ran], hi[ran] = effect_interval(patched[:, ran], self.base[arm], self.base[1 - arm],
+                                               n_boot=self.n_boot, seed=self.seed)
             lo, hi = lo.reshape(C, A), hi.reshape(C, A)
             for c, name in enumerate(self.controls):
                 for a, alpha in enumerate(self.alphas):
+                    if not bool(ran[c * A + a]):
+                        continue
                     rows.append(dict(control=name, alpha=alpha, arm=self.arms[arm], steered_arm=arm,
                                      mean_logit_diff=float(self.ld[c, a, arm].double().mean()),
                                      compliance=float(comp[c, a, arm]), base_compliance=float(base_comp[arm]),
@@ -199,9 +237,12 @@ class SteerResult:
         from interp_af import atomic, owned
 
         out = owned.ensure_dir(out_dir, what="steering")
-        meta = {k: getattr(self, k) for k in ("op", "site", "layers", "positions", "controls", "alphas", "arms",
-                                               "query_ids", "direction_norm", "cue_cosine", "n_boot", "seed", "info")}
-        text = json.dumps(meta, indent=2)
+        meta: dict[str, Any] = {k: getattr(self, k) for k in (
+            "op", "site", "layers", "positions", "controls", "alphas", "arms", "query_ids", "direction_norm",
+            "cue_cosine", "n_boot", "seed", "info", "report_alpha", "random_alphas")}
+        if self.report_alpha is not None and any(c.startswith("random") for c in self.controls):
+            meta["controls_summary"] = self.controls_summary().to_dict()   # informative: recomputed on load
+        text = json.dumps(_jsonable(meta), indent=2)
         atomic.write_safetensors(out / "steer.safetensors", {"ld": self.ld, "base": self.base})
         atomic.write_text(out / "steer.json", text)
         return out
@@ -214,7 +255,9 @@ class SteerResult:
         if not (d / "steer.json").exists():
             raise InterpAFError(f"{d} holds no steer.json; point at a directory written by SteerResult.save")
         meta = json.loads((d / "steer.json").read_text())
-        for k in ("layers", "controls", "alphas", "arms", "query_ids"):
+        meta.pop("controls_summary", None)
+        meta["random_alphas"] = meta.get("random_alphas", ())
+        for k in ("layers", "controls", "alphas", "arms", "query_ids", "random_alphas"):
             meta[k] = tuple(meta[k])
         t = load_file(str(d / "steer.safetensors"))
         return cls(**meta, ld=t["ld"], base=t["base"])
@@ -245,11 +288,15 @@ def _interventions(op: str, site: str, layers: Sequence[int], rows: list[int], p
 @torch.no_grad()
 def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[int], alphas: Sequence[float] = (
           -2.0, -1.0, -0.5, 0.5, 1.0, 2.0), op: str = "add", site: str = "resid_post",
-          positions: str | Sequence[str] | Sequence[int] = "all", n_random: int = 3, flipped: bool = True,
-          dt: Any = None, batch_size: int = 32, n_boot: int = 1000, seed: int = 0,
-          progress: bool = True) -> SteerResult:
+          positions: str | Sequence[str] | Sequence[int] = "all", n_random: int = 20, flipped: bool = True,
+          random_alphas: Sequence[float] | str | None = None, dt: Any = None, batch_size: int = 32,
+          n_boot: int = 1000, seed: int = 0, progress: bool = True) -> SteerResult:
     """Steer (``op="add"``: + alpha x direction) or ablate (``op="project_out"``) at ``layers`` and
-    ``positions`` on both arms of every twin, with flipped and norm-matched random controls."""
+    ``positions`` on both arms of every twin, with flipped and norm-matched random controls.
+
+    The direction and its flip run at every alpha; the ``n_random`` random directions only at
+    ``random_alphas``: None = the reported alpha (:func:`reported_alpha`: 1.0 when swept), ``"all"`` = every
+    alpha, or a list. Read the controls with :meth:`SteerResult.controls_summary`."""
     if op not in OPS:
         raise InterpAFError(f"op {op!r} is unknown; use 'add' or 'project_out'")
     if site not in STEER_SITES:
@@ -267,6 +314,18 @@ def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[
     alphas_t = finite_floats(alphas, "alphas", nonempty=False) if op == "add" else (1.0,)
     if op == "add" and not alphas_t:
         raise InterpAFError("alphas is empty; give the multipliers of the direction to add, e.g. -2 -1 1 2")
+    report = reported_alpha(alphas_t)
+    if random_alphas is None:
+        rand_t: tuple[float, ...] = (report,)
+    elif isinstance(random_alphas, str):
+        if random_alphas != "all":
+            raise InterpAFError(f"random_alphas={random_alphas!r}; pass None (the reported alpha), 'all' or a list")
+        rand_t = alphas_t
+    else:
+        rand_t = tuple(float(a) for a in random_alphas)
+        missing = [a for a in rand_t if a not in alphas_t]
+        if missing:
+            raise InterpAFError(f"random_alphas {missing} are not among alphas {list(alphas_t)}; pick from those")
     prompts = [p for tw in twins for p in (tw.a, tw.b)]
     ids = [list(p.input_ids) + list(dt.shared) for p in prompts]
     pos = [_positions(p, len(i), positions) for p, i in zip(prompts, ids)]
@@ -274,9 +333,12 @@ def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[
     for lo in range(0, len(ids), batch_size):
         out = h.forward(h.collate(ids[lo:lo + batch_size]))
         base[lo:lo + batch_size] = logit_diff(out.logits, dt).double().cpu()
-    jobs = [(c, a, p) for c in range(len(ctrl)) for a in range(len(alphas_t)) for p in range(len(prompts))]
+    names = tuple(ctrl)
+    run_at = {c: [a for a, al in enumerate(alphas_t) if not names[c].startswith("random") or al in rand_t]
+              for c in range(len(names))}
+    jobs = [(c, a, p) for c in range(len(ctrl)) for a in run_at[c] for p in range(len(prompts))]
     vec_of = torch.stack(list(ctrl.values()))  # [C, d]
-    ld = torch.zeros(len(ctrl), len(alphas_t), len(prompts), dtype=torch.float64)
+    ld = torch.full((len(ctrl), len(alphas_t), len(prompts)), float("nan"), dtype=torch.float64)
     for lo in tqdm(range(0, len(jobs), batch_size), desc="steer", disable=not progress or len(jobs) <= batch_size):
         chunk = jobs[lo:lo + batch_size]
         vecs = torch.stack([vec_of[c] * alphas_t[a] for c, a, _ in chunk]).to(h.dtype)
@@ -296,7 +358,8 @@ def steer(h: Any, twins: Sequence[Twin], direction: Tensor, *, layers: Sequence[
     return SteerResult(op=op, site=site, layers=layers_t, positions=pos_desc, controls=tuple(ctrl), alphas=alphas_t,
                        arms=(twins[0].a.arm or "a", twins[0].b.arm or "b"), query_ids=tuple(t.query_id for t in twins),
                        ld=ld_CA2Q, base=base_2Q, direction_norm=float(d.norm()), cue_cosine=cos, n_boot=n_boot,
-                       seed=seed, info={"rows": len(jobs) + len(prompts)})
+                       seed=seed, info={"rows": len(jobs) + len(prompts)}, report_alpha=report,
+                       random_alphas=rand_t if n_random else ())
 
 
 @torch.no_grad()

@@ -3,7 +3,8 @@
 - :func:`auroc_figure`: AUROC vs layer, one panel per (label, position), a band for the bootstrap interval, the
   controls as dashed curves, and the 0.5 (chance) and 0.6 (leakage) lines;
 - :func:`transfer_figure`: the train x test generalisation matrix, one heatmap per layer behind a slider;
-- :func:`cosine_figure`: |cosine| of each probe direction with the cue tokens' embedding difference vs layer.
+- :func:`cosine_figure`: |cosine| of each probe's class direction with the cue tokens' embedding difference vs
+  layer (a logistic probe's decision normal dotted beside it, for reference).
 
 One trace is one (label, position, kind, control): a sweep that probes several labels (``in_training`` and
 ``arm=free``) gets one panel row per label, never one line that zig-zags between them.
@@ -118,9 +119,11 @@ def transfer_figure(result: "TransferResult", *, title: str | None = None):
 
 
 def cosine_figure(cos_df: Any, *, title: str | None = None):
-    """|cosine| with the cue tokens' embedding difference vs layer: one panel per label, one curve per
-    (position, kind) - colour = position, solid = difference of means, dashed = logistic regression.
+    """|cosine| with the cue tokens' embedding difference vs layer, one panel per label. Per position: the
+    probe's *class direction* (mean difference of the classes: the geometry) as a solid line, and a logistic
+    probe's *decision normal* (``normal_cosine``: for scoring, not geometry) dotted beside it, labelled as such.
     ``cos_df``: the table of :func:`interp_af.analysis.probe_transfer.cue_cosines` (one row per probe)."""
+    import numpy as np
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -131,18 +134,30 @@ def cosine_figure(cos_df: Any, *, title: str | None = None):
     fig = make_subplots(rows=1, cols=max(1, len(labels)), shared_yaxes=True,
                         subplot_titles=[plot_text(lab or "probe") for lab in labels] or None)
     for c, lab in enumerate(labels, start=1):
-        for (pos, kind), d in df[df.label == lab].groupby(["position", "kind"], sort=False):
-            d = d.sort_values("layer")
-            name = f"{pos} {kind}"
+        for pos, d in df[df.label == lab].groupby("position", sort=False):
+            colour = palette[positions.index(pos) % len(palette)]
+            # every kind of one probe set shares its rows' class direction: one line per (label, position)
+            cls = d.drop_duplicates("layer").sort_values("layer")
+            name = f"{pos}: class direction"
             fig.add_trace(go.Scatter(
-                x=d.layer, y=d.abs_cosine, mode="lines+markers", name=plot_text(name), legendgroup=name,
-                showlegend=c == 1, meta={"label": lab, "position": pos, "kind": kind},
-                line=dict(color=palette[positions.index(pos) % len(palette)],
-                          dash="solid" if kind == "diffmean" else "dash"),
-                customdata=d.cosine, hovertemplate=plot_text(f"{lab} @ {pos}, {kind}") +
+                x=cls.layer, y=cls.abs_cosine, mode="lines+markers", name=plot_text(name), legendgroup=name,
+                showlegend=c == 1, meta={"label": lab, "position": pos, "direction": "class_mean_difference"},
+                line=dict(color=colour, dash="solid"), customdata=cls.cosine,
+                hovertemplate=plot_text(f"{lab} @ {pos}, class direction") +
                 "<br>layer %{x}<br>|cos| %{y:.3f} (signed %{customdata:.3f})<extra></extra>"), row=1, col=c)
+            if "normal_cosine" in d:
+                nrm = d[(d.kind == "logreg") & d.normal_cosine.notna()].sort_values("layer")
+                if len(nrm):
+                    name = f"{pos}: logistic decision normal (scoring only)"
+                    fig.add_trace(go.Scatter(
+                        x=nrm.layer, y=np.abs(nrm.normal_cosine), mode="lines+markers", name=plot_text(name),
+                        legendgroup=name, showlegend=c == 1,
+                        meta={"label": lab, "position": pos, "direction": "decision_normal"},
+                        line=dict(color=colour, dash="dot"),
+                        hovertemplate=plot_text(f"{lab} @ {pos}, decision normal") +
+                        "<br>layer %{x}<br>|cos| %{y:.3f}<extra></extra>"), row=1, col=c)
         fig.update_xaxes(title_text="layer", row=1, col=c)
     fig.update_yaxes(title_text="|cosine|", range=[0, 1.02], row=1, col=1)
-    fig.update_layout(title=plot_text(title or "Probe direction vs cue-token embedding difference: |cosine| by layer"),
-                      template="plotly_white", height=420)
+    fig.update_layout(title=plot_text(title or "Probe class direction vs cue-token embedding difference: |cosine| by "
+                                               "layer"), template="plotly_white", height=420)
     return fig

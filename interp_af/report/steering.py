@@ -27,16 +27,23 @@ def dose_response(result: "SteerResult", *, steered_arm: int = 1, title: str | N
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         f"gap closed when steering {arm_name} prompts", "compliance per arm (direction)"))
     colours = {"direction": "#D62728", "flipped": "#1F77B4"}
+    n_random = sum(c.startswith("random") for c in result.controls)
+    first_random = True
     for control, g in df[df.steered_arm == steered_arm].groupby("control", sort=False):
         g = g.sort_values("alpha")
         is_random = control.startswith("random")
+        # random controls: one legend entry for all of them (often 20, usually at one alpha only)
         fig.add_trace(go.Scatter(
-            x=g["alpha"], y=g["closed"], mode="lines+markers", name=plot_text(control),
+            x=g["alpha"], y=g["closed"], mode="lines+markers",
+            name=plot_text(f"random (n={n_random})" if is_random else control),
             meta={"control": control, "steered_arm": steered_arm, "role": "closed"},
             line=dict(color=colours.get(control, "#999999"), dash="dot" if is_random else "solid"),
+            marker=dict(size=5 if is_random else 7, opacity=0.6 if is_random else 1.0),
             error_y=dict(type="data", symmetric=False, array=(g["closed_hi"] - g["closed"]).tolist(),
-                         arrayminus=(g["closed"] - g["closed_lo"]).tolist()),
-            legendgroup="random" if is_random else control), row=1, col=1)
+                         arrayminus=(g["closed"] - g["closed_lo"]).tolist(), visible=not is_random),
+            legendgroup="random" if is_random else control, showlegend=not is_random or first_random,
+            hovertext=control), row=1, col=1)
+        first_random = first_random and not is_random
     own = df[df.control == "direction"]
     for arm, g in own.groupby("arm", sort=False):
         g = g.sort_values("alpha")

@@ -82,6 +82,58 @@ def test_batched_torch_solver_matches_sklearn():
     np.testing.assert_allclose(a.to_frame().auroc, b.to_frame().auroc, atol=0.01)
     cos = torch.nn.functional.cosine_similarity(a.probes.directions, b.probes.directions, dim=1)
     assert cos.min() > 0.99
+    torch.testing.assert_close(a.probes.class_directions, b.probes.class_directions, atol=1e-5, rtol=1e-5)
+
+
+def test_C_ties_go_to_the_larger_C_with_one_rule_on_both_solver_paths():
+    from interp_af.analysis.probe_fit import choose_C
+    from interp_af.analysis.probe_torch import choose_C_batched
+
+    assert choose_C(np.array([0.8, 0.9, 0.9, 0.85])) == 2
+    assert choose_C(np.array([1.0, 1.0, 1.0])) == 2
+    assert choose_C(np.array([0.9, np.nan, 0.7])) == 0
+    assert choose_C(np.array([0.9, 0.9 - 1e-12, 0.7])) == 1          # equal up to rounding: a tie
+    rng = np.random.default_rng(0)
+    val = np.round(rng.random((200, 5)) * 4) / 4                       # coarse values: many ties
+    val[rng.random(val.shape) < 0.05] = np.nan
+    got = choose_C_batched(torch.from_numpy(val)).numpy()
+    assert got.tolist() == [choose_C(v) for v in val]
+    # perfectly separable twins: every C ties at validation AUROC 1, so every fold takes the largest C, on both paths
+    X, y, groups, _ = twins_data(40, 2, 96, [40.0, 40.0], seed=6)
+    fold = make_folds(y, groups, 4, 0)
+    pairs = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(4)]
+    splits = make_splits(y, groups, pairs, 0.25, 0)
+    spec = FitSpec(Cs=(1e-3, 1e-2, 1e-1, 1.0, 10.0))
+    from interp_af.analysis.probe_fit import fit_layers
+
+    for device in ("cpu", "torch-cpu"):
+        for fit in fit_layers(X, y, splits, "logreg", spec, device=device):
+            assert fit.Cs == (10.0,) * 4, (device, fit.Cs)
+
+
+@pytest.mark.parametrize("device", ["cpu", "torch-cpu"])
+def test_auroc_at_the_chosen_C_matches_a_scikit_learn_refit_on_the_same_folds(device):
+    """Each fold's held-out AUROC equals (within 0.01) that of scikit-learn's own StandardScaler +
+    LogisticRegression refit at the C this fold chose, on the same training rows (kernel form on both paths)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from interp_af.analysis.probe_fit import fit_layers
+
+    X, y, groups, _ = twins_data(60, 1, 96, [3.0], seed=9, query_noise=1.0)   # informative, not separable
+    fold = make_folds(y, groups, 5, 0)
+    pairs = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(5)]
+    splits = make_splits(y, groups, pairs, 0.25, 0)
+    fit = fit_layers(X, y, splits, "logreg", FitSpec(), device=device)[0]
+    ours, theirs = [], []
+    for sp, scores, c in zip(splits, fit.scores, fit.Cs):
+        ref = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=20000, tol=1e-10))
+        ref.fit(X[sp.train, 0], y[sp.train])
+        ours.append(_auroc(scores, y[sp.test]))
+        theirs.append(_auroc(ref.decision_function(X[sp.test, 0]), y[sp.test]))
+    np.testing.assert_allclose(ours, theirs, atol=0.01)
+    assert 0.6 < np.mean(ours) < 0.99   # the test has teeth: neither chance nor trivially separable
 
 
 # ------------------------------------------------------------------------------------------------ sweeps
@@ -174,6 +226,73 @@ def test_cue_cosine_falls_where_the_direction_stops_being_the_token():
     cos = cue_cosines(res.probes, {"free": torch.tensor(e_free), "paid": torch.tensor(e_paid)}, ["free", "paid"])
     c = cos.set_index("layer").abs_cosine
     assert c[0] > 0.95 and c[1] < 0.5
+
+
+def test_cue_cosine_is_the_class_directions_even_for_logistic_probes():
+    """The representation is exactly the cue tokens' embedding difference, under per-query noise (shared by the
+    twins) whose spread differs by two orders of magnitude across features. The class direction has cosine ~1
+    with the embedding difference; the logistic weight mapped back as w / sd (the decision normal) reads low;
+    the cosine reported for the logistic probe is the class direction's, and every output says which it is."""
+    rng = np.random.default_rng(0)
+    d, Q = 32, 100
+    e_free, e_paid = rng.normal(size=d), rng.normal(size=d)
+    spread = np.geomspace(0.05, 5.0, d)
+    rng.shuffle(spread)
+    q = rng.normal(size=(Q, d)) * spread
+    X = np.repeat(q, 2, axis=0) + np.tile(np.stack([e_free, e_paid]), (Q, 1)) + 0.01 * rng.normal(size=(2 * Q, d))
+    y, groups = np.tile([True, False], Q), np.repeat(np.arange(Q), 2)
+    res = probe_layers(X[:, None].astype(np.float32), y, groups, config=ProbeConfig(n_boot=0, controls=()))
+    assert dict(zip(res.to_frame().kind, res.to_frame().direction)) == {"logreg": "decision_normal",
+                                                                        "diffmean": "class_mean_difference"}
+    cos = cue_cosines(res.probes, {"free": torch.tensor(e_free), "paid": torch.tensor(e_paid)}, ["free", "paid"])
+    row = cos.set_index("kind")
+    assert (cos.direction == "class_mean_difference").all()
+    assert row.loc["logreg", "cosine"] > 0.999 and row.loc["diffmean", "cosine"] > 0.999
+    assert row.loc["logreg", "normal_cosine"] < 0.5           # the decision normal reads low on the token itself
+    assert np.isnan(row.loc["diffmean", "normal_cosine"])
+    lr = res.probes.select(kind="logreg")
+    normal = float(torch.nn.functional.cosine_similarity(lr.directions[0].double(),
+                                                         torch.tensor(e_free - e_paid), dim=0))
+    assert normal == pytest.approx(row.loc["logreg", "normal_cosine"], abs=1e-5)
+    assert lr.entries[0].direction == "decision_normal"
+    torch.testing.assert_close(lr.class_directions[0], res.probes.select(kind="diffmean").directions[0])
+    from interp_af.report.probes import cosine_figure
+
+    names = [t.name for t in cosine_figure(cos).data]
+    assert names == [": class direction", ": logistic decision normal (scoring only)"]
+
+
+def test_probe_files_carry_the_class_direction_and_old_files_never_report_a_normal_as_one(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    X, y, groups, _ = twins_data(30, 2, 8, [2.0, 2.0])
+    res = probe_layers(X, y, groups, config=ProbeConfig(n_boot=0, controls=()), site="resid_post", position="decision",
+                       model={"name": "m", "d_model": 8})
+    js = res.probes.save(tmp_path / "p")
+    doc = json.loads(js.read_text())
+    assert doc["version"] == 2 and {"decision_normal", "class_mean_difference"} <= set(doc["directions"])
+    assert [p["direction"] for p in doc["probes"]] == ["decision_normal"] * 2 + ["class_mean_difference"] * 2
+    back = ProbeSet.load(js)
+    torch.testing.assert_close(back.class_directions, res.probes.class_directions)
+    emb = {"a": torch.ones(8), "b": torch.zeros(8)}
+    assert cue_cosines(back, emb, ["a", "b"]).equals(cue_cosines(res.probes, emb, ["a", "b"]))
+    # a version-1 file: no class_direction tensor, entries that do not say what their direction is
+    t = load_file(str(tmp_path / "p.safetensors"))
+    save_file({"direction": t["direction"], "bias": t["bias"]}, str(tmp_path / "p.safetensors"))
+    doc["version"] = 1
+    for key in ("checksum", "tensors_sha256", "tensors_bytes", "directions"):   # version 1 had none of these
+        doc.pop(key, None)
+    for p in doc["probes"]:
+        del p["direction"]
+    js.write_text(json.dumps(doc))
+    old = ProbeSet.load(js)
+    assert old.class_directions is None
+    assert [e.direction for e in old.entries] == ["decision_normal"] * 2 + ["class_mean_difference"] * 2
+    cos = cue_cosines(old, emb, ["a", "b"]).set_index(["kind", "layer"])
+    assert np.isnan(cos.loc[("logreg", 0), "cosine"])       # NaN, never the decision normal's cosine
+    assert not np.isnan(cos.loc[("diffmean", 0), "cosine"])
 
 
 # ------------------------------------------------------------------------------------------------ artifacts, errors

@@ -3,6 +3,9 @@ backends agree, steered greedy decoding matches Hugging Face when unsteered, and
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 
@@ -35,7 +38,9 @@ def test_cue_direction_at_layer0_closes_exactly_the_gap(llama):
     assert float(closed_a[c, res.alphas.index(-1.0)]) == pytest.approx(1.0, abs=1e-4)
     assert float(closed_b[res.controls.index("flipped"), res.alphas.index(-1.0)]) == pytest.approx(1.0, abs=1e-4)
     df = res.to_frame()
-    assert len(df) == 2 * len(res.controls) * len(res.alphas)
+    # direction and flipped at every alpha; random controls only at the reported alpha (1.0)
+    assert len(df) == 2 * (2 * len(res.alphas) + 2)
+    assert set(df[df.control.str.startswith("random")].alpha) == {1.0} and res.report_alpha == 1.0
     assert {"control", "alpha", "arm", "compliance", "closed", "closed_lo", "closed_hi"} <= set(df.columns)
 
 
@@ -49,6 +54,70 @@ def test_mean_difference_matches_captured_activations(llama):
                             capture_positions=torch.tensor([[tw.a.positions["decision"]], [tw.b.positions["decision"]]]))
         diffs.append(out.acts[key][0, 0] - out.acts[key][1, 0])
     assert torch.allclose(d, torch.stack(diffs).mean(0), atol=1e-5)
+
+
+def test_random_controls_summarise_as_a_distribution_at_the_reported_alpha(llama, tmp_path):
+    """20 random directions at the reported alpha only. On this random-init model the exact cue direction closes
+    its gap exactly, and yet the gap (a few thousandths of a logit) is below the noise floor: norm-matched random
+    directions move the paid arm further than the whole gap, so the closure means nothing (the trap the summary
+    exists to show). The zoo's planted model shows the opposite case (tests/zoo)."""
+    tws = twins(llama, 2)
+    d = mean_difference(llama, tws, layer=0, site="resid_pre", position="cue")
+    res = steer(llama, tws, d, layers=[0], site="resid_pre", positions="cue", alphas=(0.5, 1.0), progress=False)
+    assert sum(c.startswith("random") for c in res.controls) == 20 and res.random_alphas == (1.0,)
+    assert res.ran()[res.controls.index("random3")].tolist() == [False, True]
+    assert res.info["rows"] == 2 * 2 * (2 * 2 + 20) + 2 * 2  # (direction, flipped) x 2 alphas + 20 randoms, + base
+    s = res.controls_summary()
+    assert s.n_random == 20 and s.alpha == 1.0 and s.steered_arm == tws[0].b.arm
+    assert s.closed == pytest.approx(1.0, abs=1e-4) and 0.0 <= s.percentile <= 100.0
+    assert abs(s.gap_logit) < 0.01 and not s.above_noise_floor
+    assert s.flipped_closed_other_arm == pytest.approx(1.0, abs=1e-4) and s.flipped_closed < 0
+    assert s.random_median <= s.random_p95 <= s.random_abs_p95 + 1e-12
+    assert s.shift_logit == pytest.approx(s.gap_logit, rel=1e-3)   # closure 1 = moved by the whole gap
+    assert s.above_noise_floor == (abs(s.gap_logit) > s.noise_floor_logit)
+    everywhere = steer(llama, tws, d, layers=[0], site="resid_pre", positions="cue", alphas=(0.5, 1.0), n_random=2,
+                       random_alphas="all", progress=False)
+    assert bool(everywhere.ran().all())
+    with pytest.raises(InterpAFError, match="not among alphas"):
+        steer(llama, tws, d, layers=[0], alphas=(1.0,), random_alphas=(2.0,), progress=False)
+    with pytest.raises(InterpAFError, match="no random control"):
+        steer(llama, tws, d, layers=[0], alphas=(1.0,), n_random=0, progress=False).controls_summary()
+    res.save(tmp_path / "s")
+    doc = json.loads((tmp_path / "s" / "steer.json").read_text())
+    assert doc["controls_summary"]["percentile"] == s.percentile and len(doc["controls_summary"]["random_closed"]) == 20
+    back = SteerResult.load(tmp_path / "s")
+    assert back.controls_summary() == s and not list((tmp_path / "s").glob("*.tmp"))
+
+
+def test_control_summary_statistics_by_hand():
+    """Closures, percentile, 95th percentiles and the noise floor from logit differences set by hand."""
+    Q = 2
+    base = torch.tensor([[4.0, 4.0], [0.0, 0.0]], dtype=torch.float64)        # gap 4 logits
+    shifts = [4.0, -4.0] + [0.4 * k - 1.0 for k in range(6)]                 # direction, flipped, 6 randoms
+    ld = torch.full((8, 1, 2, Q), float("nan"), dtype=torch.float64)
+    for c, sh in enumerate(shifts):
+        ld[c, 0, 0] = base[0]
+        ld[c, 0, 1] = base[1] + sh
+    ld[1, 0, 0] = base[0] - 4.0                                             # flipped on arm a: becomes arm b
+    res = SteerResult(op="add", site="resid_post", layers=(0,), positions="all",
+                      controls=("direction", "flipped", *(f"random{k}" for k in range(6))), alphas=(1.0,),
+                      arms=("free", "paid"), query_ids=("q0", "q1"), ld=ld, base=base, direction_norm=1.0,
+                      n_boot=10, report_alpha=1.0, random_alphas=(1.0,))
+    s = res.controls_summary()
+    r = np.array(shifts[2:]) / 4.0
+    assert s.closed == pytest.approx(1.0) and s.flipped_closed == pytest.approx(-1.0)
+    assert s.flipped_closed_other_arm == pytest.approx(1.0)
+    np.testing.assert_allclose(s.random_closed, r)
+    assert s.random_median == pytest.approx(np.median(r)) and s.random_p95 == pytest.approx(np.percentile(r, 95))
+    assert s.random_abs_p95 == pytest.approx(np.percentile(np.abs(r), 95))
+    assert s.percentile == 100.0 and s.gap_logit == pytest.approx(4.0)
+    assert s.noise_floor_logit == pytest.approx(np.percentile(np.abs(shifts[2:]), 95))
+    assert s.above_noise_floor
+    # a random draw that ties the direction counts one half
+    ld2 = ld.clone()
+    ld2[2, 0, 1] = base[1] + 4.0
+    tied = SteerResult(**{**res.__dict__, "ld": ld2}).controls_summary()
+    assert tied.percentile == pytest.approx(100.0 * 5.5 / 6)
 
 
 def test_controls_are_norm_matched_and_flipped():
@@ -112,5 +181,6 @@ def test_dose_response_figure(llama, tmp_path):
     res = steer(llama, tws, d, layers=[0], alphas=(-1.0, 1.0), n_random=2, progress=False)
     fig = dose_response(res)
     names = [t.name for t in fig.data]
-    assert {"direction", "flipped", "random0", "random1"} <= set(names)
+    assert {"direction", "flipped", "random (n=2)"} <= set(names)
+    assert sum(t.showlegend is not False for t in fig.data if t.name.startswith("random")) == 1  # one legend entry
     assert write_figure(fig, tmp_path, "dose")[0].exists()

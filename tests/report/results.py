@@ -35,14 +35,18 @@ def probe_value(label_i: int, pos_i: int, kind: str, control: str, layer: int) -
 
 
 def cue_cosine_frame(labels=("in_training", "arm=free"), positions=("cue", "decision"), layers=(0, 1, 2)):
+    """The cue_cosines table: ``cosine`` is the class direction's (shared by both kinds of one probe set),
+    ``normal_cosine`` the logistic decision normal's (logreg rows only)."""
     rows = []
     for li, lab in enumerate(labels):
         for pi, pos in enumerate(positions):
             for kind in ("logreg", "diffmean"):
                 for layer in layers:
-                    c = -(0.9 - 0.2 * layer - 0.1 * li - 0.05 * pi - 0.01 * (kind == "logreg"))
+                    c = -(0.9 - 0.2 * layer - 0.1 * li - 0.05 * pi)
+                    n = 0.3 - 0.05 * layer if kind == "logreg" else float("nan")
                     rows.append({"site": "resid_post", "position": pos, "kind": kind, "layer": layer, "label": lab,
-                                 "cosine": c, "abs_cosine": abs(c)})
+                                 "cosine": c, "abs_cosine": abs(c), "normal_cosine": n,
+                                 "direction": "class_mean_difference"})
     return pd.DataFrame(rows)
 
 

@@ -72,17 +72,25 @@ def test_auroc_single_label_and_empty_result():
     assert len(empty.data) == 0 and "no probe scores" in empty.layout.annotations[0].text
 
 
-def test_cosine_curves_are_one_label_position_and_kind_each():
+def test_cosine_curves_are_one_label_position_and_direction_each():
+    """Per (label, position): the class direction (solid) and the logistic decision normal (dotted, named
+    as scoring-only); each trace's values are the table's for exactly that label, position and direction."""
     df = cue_cosine_frame(LABELS, POSITIONS, [0, 1, 2])
     fig = cosine_figure(df)
     assert len(fig.data) == len(LABELS) * len(POSITIONS) * 2
     for t in fig.data:
         assert list(t.x) == [0, 1, 2]
-        label = panel_title(fig, t)
-        position, kind = html.unescape(t.name).split(" ")
-        d = df[(df.label == label) & (df.position == position) & (df.kind == kind)].sort_values("layer")
-        assert list(t.y) == pytest.approx(list(d.abs_cosine))
-        assert list(t.customdata) == pytest.approx(list(d.cosine))
+        label, position, direction = t.meta["label"], t.meta["position"], t.meta["direction"]
+        assert label == panel_title(fig, t) and html.unescape(t.name).startswith(position + ": ")
+        d = df[(df.label == label) & (df.position == position)]
+        if direction == "class_mean_difference":
+            d = d.drop_duplicates("layer").sort_values("layer")
+            assert list(t.y) == pytest.approx(list(d.abs_cosine)) and t.line.dash == "solid"
+            assert list(t.customdata) == pytest.approx(list(d.cosine))
+        else:
+            d = d[d.kind == "logreg"].sort_values("layer")
+            assert direction == "decision_normal" and "scoring only" in t.name and t.line.dash == "dot"
+            assert list(t.y) == pytest.approx(list(d.normal_cosine.abs()))
     assert no_fixed_width(fig)
 
 
