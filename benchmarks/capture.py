@@ -4,7 +4,7 @@ For each model (the built-in organism, or a tiny Llama stand-in when it is not b
 Llama-shaped model of about 100M parameters with a 32,000-token vocabulary) it measures, on the same prompts
 (free/paid twins of AdvBench requests rendered by the setting):
 
-- ``capture_over_forward``: wall time of ``interp_af.capture.capture`` (every layer's ``resid_post`` at the 4
+- ``capture_over_forward``: wall time of ``interp_af.acts.capture`` (every layer's ``resid_post`` at the 4
   named positions, plus the compliance metric, written to disk) / wall time of plain batched forward passes
   of the same handle over the same batches (median over ``--reps`` interleaved pairs). Target <= 1.15.
 - ``capture_speedup_vs_run_with_cache``: wall time of the naive recipe (TransformerLens ``run_with_cache`` per
@@ -155,7 +155,7 @@ def plain_forward(handle, prompts, batch_size: int, device: str) -> Clock:
 
 
 def run_capture(handle, prompts, out: Path, batch_size: int, device: str) -> Clock:
-    from interp_af.capture import capture
+    from interp_af.acts import capture
 
     shutil.rmtree(out, ignore_errors=True)
     with Clock() as c:

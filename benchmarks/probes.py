@@ -130,7 +130,7 @@ def organism_study(out: Path, n_queries: int, jobs: int, model: str | None = Non
     """The issue's acceptance checks on the shipped organism (see the module docstring)."""
     from interp_af.analysis.probe_transfer import cue_cosines, parse_condition, transfer_capture
     from interp_af.analysis.probes import ProbeConfig, probe_capture
-    from interp_af.capture.write import capture
+    from interp_af.acts.write import capture
     from interp_af.models.handle import load_model
     from interp_af.organism import organism_path, organism_queries
     from interp_af.report.probes import auroc_figure, cosine_figure, transfer_figure, write_figure

@@ -33,7 +33,7 @@ def main() -> None:
     from interp_af.analysis.probe_transfer import Condition, cue_cosines, transfer_capture
     from interp_af.analysis.probes import ProbeConfig, probe_capture
     from interp_af.analysis.steering import cue_embedding_cosine, mean_difference, steer
-    from interp_af.capture.write import capture
+    from interp_af.acts.write import capture
     from interp_af.models.handle import load_model
     from interp_af.setting.queries import load_queries
     from interp_af.setting.twins import make_twins

@@ -39,7 +39,7 @@ _API = {
     "GapConfig": ("interp_af.stages.gap", "GapConfig"),
     "capture": ("interp_af.stages.capture", "capture"),
     "CaptureConfig": ("interp_af.stages.capture", "CaptureConfig"),
-    "open_capture": ("interp_af.capture.store", "open_capture"),
+    "open_capture": ("interp_af.acts.store", "open_capture"),
     "probe": ("interp_af.stages.probes", "probe"),
     "ProbesConfig": ("interp_af.stages.probes", "ProbesConfig"),
     "patch": ("interp_af.stages.patching", "patch"),

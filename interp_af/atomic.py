@@ -131,7 +131,7 @@ def write_json(path: str | Path, obj: Any, *, indent: int | None = 2, sort_keys:
 def write_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> str:
     """Write ``{name: tensor}`` as a safetensors file atomically (the library serialises to bytes in memory,
     which suits the small result tensors this is for); return its sha256. Big streamed arrays use
-    :mod:`interp_af.capture.sfio` instead."""
+    :mod:`interp_af.acts.sfio` instead."""
     from safetensors.torch import save
 
     return write_chunks(path, [save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)])

@@ -21,7 +21,7 @@ def _cases():
     from interp_af.analysis.probes import ProbeConfig
     from interp_af.analysis.sae import _run, attribution as sae_attr, context, features, intervene, quality, study
     from interp_af.analysis.sae.train import SAETrainConfig, collect_activations, train_saes
-    from interp_af.capture import capture
+    from interp_af.acts import capture
     from interp_af.models import metric
     from interp_af.setting.queries import benign_queries, load_queries
 

@@ -49,9 +49,7 @@ def test_a_held_model_runs_through_gap_capture_patching(kind, tiny_models, setti
     g = af.gap(t, af.GapConfig(n_boot=50), progress=False).results["short-test"]["harmful"]
     for s_ref, s in zip(reference.scores, g.scores):
         assert abs(s_ref.logit_diff - s.logit_diff) < 1e-4
-    from interp_af.stages.capture import capture   # TODO(rename of the capture package): af.capture
-
-    cap = capture(t, tmp_path / "acts", af.CaptureConfig(layers=(0, 1)), progress=False)
+    cap = af.capture(t, tmp_path / "acts", af.CaptureConfig(layers=(0, 1)), progress=False)
     assert cap.n_rows == 2 * len(QUERIES) and cap.acts("resid_post", "decision").shape[1] == 2
     p = af.patch(t, af.PatchingConfig(sites=("resid_pre",), layers=(0,), attribution=(), n_boot=50),
                  progress=False)

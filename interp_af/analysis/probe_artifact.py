@@ -249,7 +249,7 @@ def _refuse_foreign(st: Path, js: Path) -> None:
     if st.exists():
         ours = isinstance(doc, dict) and doc.get("tensors") == st.name
         if not ours:
-            from interp_af.capture.sfio import read_header
+            from interp_af.acts.sfio import read_header
 
             try:
                 ours = read_header(st)[0].get("__metadata__", {}).get("format") == FORMAT

@@ -144,7 +144,7 @@ def transfer_capture(capture: Any, conditions: Sequence[Condition], *, site: str
                      config: ProbeConfig = ProbeConfig()) -> TransferResult:
     """Generalisation matrix over a capture's rows: one probe per condition, tested on every condition."""
     if isinstance(capture, (str, Path)):
-        from interp_af.capture.store import open_capture
+        from interp_af.acts.store import open_capture
 
         capture = open_capture(capture)  # checksums verified (cached by stat)
     if len(conditions) < 2:

@@ -337,7 +337,7 @@ def probe_capture(capture: Any, label: str, *, site: str = "resid_post", positio
     on the rows kept by ``where`` (a pandas query over :meth:`Capture.meta`). Rows where a position is absent
     (e.g. the cue of a no-cue arm) are left out at that position, and said so in ``notes``."""
     if isinstance(capture, (str, Path)):
-        from interp_af.capture.store import open_capture
+        from interp_af.acts.store import open_capture
 
         capture = open_capture(capture)  # checksums verified (cached by stat)
     if site not in capture.sites:

@@ -3,7 +3,7 @@
 The same function as the study's ``capture`` stage (:func:`interp_af.stages.capture.capture`) with the same
 options (``[capture]``). Interrupted runs resume when rerun with the same options; a folder holding another
 model's / prompt set's / config's capture is refused unless ``--overwrite``. Format:
-``interp_af/capture/FORMAT.md``.
+``interp_af/acts/FORMAT.md``.
 """
 
 from __future__ import annotations

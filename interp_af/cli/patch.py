@@ -67,10 +67,12 @@ def steer(out: Path = typer.Option(Path("results/steer"), "--out", help="Output 
     s = summarize(study)
     figs = common.write_figures(report(study, s), out)
     chosen = f"layer {s.layer} (chosen on {s.n_select} held-apart twins)" if steering.select else f"layers {list(s.layers)}"
+    rnd = (f"{s.n_random} random directions: median {s.random_median:+.0%}, 95th percentile of |closed| "
+           f"{s.random_abs_p95:.0%}, the direction at percentile {s.percentile:.0f}" if s.n_random else "no random "
+           "controls")
     common.console.print(f"{s.source} at {chosen}: closes {s.gap_closed:.0%} of the gap at alpha {s.alpha:g} on "
-                         f"{s.n_report} twins; random directions at most {s.random_gap_closed or 0:.0%}, flipped "
-                         f"{s.flipped_gap_closed if s.flipped_gap_closed is not None else float('nan'):.0%}; "
-                         f"cue-embedding cosine {s.cue_cosine}", highlight=False, markup=False)
+                         f"{s.n_report} twins; {rnd}; flipped {s.flipped_gap_closed}; cue-embedding cosine "
+                         f"{s.cue_cosine}", highlight=False, markup=False)
     for g in study.generations:
         common.console.print(repr(g), highlight=False, markup=False)
     common.done([out / "steer.json", *figs], t)

@@ -61,7 +61,7 @@ def probe_apply(
     import pandas as pd
 
     from interp_af.analysis.probe_artifact import ProbeSet
-    from interp_af.capture.store import open_capture
+    from interp_af.acts.store import open_capture
 
     ps = ProbeSet.load(probes)
     cap = open_capture(capture)

@@ -179,7 +179,7 @@ def run_stages(config: Any, run_dir: Path, *, target: Any = None, progress: bool
 
 def target_record(t: Any) -> dict[str, Any]:
     """What the run studied: the target, where its weights came from, and a fingerprint of those weights."""
-    from interp_af.capture.identity import find_module, weights_fingerprint
+    from interp_af.acts.identity import find_module, weights_fingerprint
 
     h = t.handle
     return {"target": t.name, "model": t.model_config.path, "backend": t.model_config.backend,

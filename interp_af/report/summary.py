@@ -52,8 +52,10 @@ def build_summary(s: Summaries) -> dict[str, Any]:
                            "attribution_spearman": {m: asdict(a) for m, a in pa.attribution.items()}}
     st = s.get("steering")
     if st:
-        out["steering"] = {k: getattr(st, k) for k in ("layer", "alpha", "gap_closed", "random_gap_closed",
-                                                        "flipped_gap_closed", "cue_cosine")}
+        out["steering"] = {k: getattr(st, k) for k in (
+            "layer", "alpha", "gap_closed", "gap_closed_ci", "n_random", "random_median", "random_abs_p95",
+            "percentile", "flipped_gap_closed", "flipped_gap_closed_other_arm", "gap_logit", "noise_floor_logit",
+            "above_noise_floor", "cue_cosine")}
     sae = s.get("sae")
     if sae:
         out["sae"] = {k: getattr(sae, k) for k in ("top_feature", "gap_closed_by_ablation",
@@ -129,7 +131,7 @@ def verdicts(s: Summaries, contrasts: Mapping[str, str] | None = None) -> list[V
         rows.append(Verdict("An inferred \"in training\" state", "inverted policy", "not run", "not tested"))
     st = s.get("steering")
     if st and st.gap_closed is not None:
-        rnd = st.random_gap_closed or 0.0
+        rnd = st.random_abs_p95 or 0.0
         v = "supports" if st.gap_closed >= 0.5 and st.gap_closed > 3 * abs(rnd) else (
             "inconclusive" if st.gap_closed > abs(rnd) else "rules out")
         rows.append(Verdict("A within-forward-pass direction carries the gap (causal, not just decodable)",

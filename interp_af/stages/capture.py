@@ -1,10 +1,10 @@
 """Stage ``capture``: activations of every prompt (every arm of every variant) to disk.
 
 The chosen sites x layers at the chosen named positions, streamed to safetensors shards with a manifest,
-resumable and checksummed (:mod:`interp_af.capture`; format in ``interp_af/capture/FORMAT.md``). Rows are
+resumable and checksummed (:mod:`interp_af.acts`; format in ``interp_af/acts/FORMAT.md``). Rows are
 rendered variant by variant, the main variant first, so a capture alone says which variant was the main one.
 
-API: :func:`capture` (``interp_af.capture``); CLI: ``interp-af capture``; TOML: ``[capture]``.
+API: :func:`capture` (``interp_af.acts``); CLI: ``interp-af capture``; TOML: ``[capture]``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from interp_af.capture.positions import DEFAULT_POSITIONS
+from interp_af.acts.positions import DEFAULT_POSITIONS
 from interp_af.models.sites import SITES
 from interp_af.options import option, validate
 from interp_af.report.page import Contribution, Section
@@ -51,8 +51,8 @@ class CaptureSummary:
 def capture(target: Any, out: str | Path, config: CaptureConfig | None = None, *, overwrite: bool = False,
             progress: bool = True) -> Any:
     """Capture every arm of every variant of ``target`` into ``out``; returns the
-    :class:`~interp_af.capture.store.Capture` (an interrupted call resumes when repeated)."""
-    from interp_af.capture.write import capture as write_capture
+    :class:`~interp_af.acts.store.Capture` (an interrupted call resumes when repeated)."""
+    from interp_af.acts.write import capture as write_capture
     from interp_af.targets import ResolvedTarget, resolve
 
     t = target if isinstance(target, ResolvedTarget) else resolve(target)
@@ -64,7 +64,7 @@ def capture(target: Any, out: str | Path, config: CaptureConfig | None = None, *
 
 
 def load(stage_dir: Path) -> Any:
-    from interp_af.capture.store import open_capture
+    from interp_af.acts.store import open_capture
 
     return open_capture(stage_dir / ACTS)
 

@@ -150,10 +150,10 @@ def _inverted(stated: list[str], main: str) -> list[str]:
 
 
 def probe(capture: Any, config: ProbesConfig | None = None, *, progress: bool = True) -> ProbeStudy:
-    """Probe a capture (a :class:`~interp_af.capture.store.Capture` or its folder); see the module docstring."""
+    """Probe a capture (a :class:`~interp_af.acts.store.Capture` or its folder); see the module docstring."""
     from interp_af.analysis.probe_transfer import Condition, cue_cosines, parse_condition, transfer_capture
     from interp_af.analysis.probes import ProbeConfig, merge, probe_capture
-    from interp_af.capture.store import open_capture
+    from interp_af.acts.store import open_capture
     from interp_af.errors import InterpAFError
 
     p = config or ProbesConfig()

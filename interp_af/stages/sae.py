@@ -41,7 +41,8 @@ class SaeConfig:
                          choices=SAE_METHODS)
     steps: int = option(10, "Integrated-gradients steps.", min=1)
     top_k: int = option(5, "Features ablated (and the size of each random control set).", min=1)
-    n_random: int = option(4, "Random feature sets ablated as controls.", min=0)
+    n_random: int = option(20, "Random feature sets ablated as controls (the effect is read against their "
+                               "distribution).", min=0)
     mode: str = option("zero", "zero or mean ablation.", choices=MODES)
     top_n: int = option(15, "Features shown in figures and tables.", min=1)
     batch_size: int = option(8, "Prompts per forward pass.", min=1)

@@ -40,7 +40,8 @@ class SteeringConfig:
     alphas: tuple[float, ...] = option((-2.0, -1.0, -0.5, 0.5, 1.0, 2.0), "Multipliers of the direction (1 = one "
                                        "average free-minus-paid difference); the headline is read at 1.",
                                        min_items=1)
-    n_random: int = option(4, "Norm-matched random control directions.", min=0)
+    n_random: int = option(20, "Norm-matched random control directions (run at the reported alpha; the effect is "
+                               "read against their distribution).", min=0)
     site: str = option("resid_post", "Site steered (and where the mean difference is read).", choices=STEER_SITES)
     positions: tuple[str, ...] = option(("all",), "Positions edited: all, from_cue, metric, or named positions.",
                                         min_items=1)
@@ -65,6 +66,11 @@ class SteeringConfig:
 
 @dataclass(frozen=True)
 class SteeringSummary:
+    """The headline of a steering run, read at ``alpha`` steering the untrained arm: the fraction of the gap
+    closed, beside the distribution of ``n_random`` norm-matched random directions (median, 95th percentile
+    of the magnitude, the direction's percentile among them), the flipped direction on both arms, and the noise
+    floor in logits (:mod:`interp_af.analysis.steering_controls`)."""
+
     layer: int
     selection_scores: dict[str, float]
     skipped: tuple[str, ...]
@@ -72,8 +78,16 @@ class SteeringSummary:
     n_select: int
     n_report: int
     gap_closed: float
-    random_gap_closed: float | None
+    gap_closed_ci: tuple[float, float] | None
+    n_random: int
+    random_median: float | None
+    random_abs_p95: float | None
+    percentile: float | None
     flipped_gap_closed: float | None
+    flipped_gap_closed_other_arm: float | None
+    gap_logit: float | None
+    noise_floor_logit: float | None
+    above_noise_floor: bool | None
     cue_cosine: float | None
     layers: tuple[int, ...] = ()
     source: str = ""
@@ -218,13 +232,19 @@ def steer(target: Any, config: SteeringConfig | None = None, *, progress: bool =
 
 def summarize(study: SteerStudy) -> SteeringSummary:
     r = study.result
-    randoms = [c for c in r.controls if c.startswith("random")]
+    c = r.controls_summary(arm=1, alpha=study.unit) if any(x.startswith("random") for x in r.controls) else None
+    closed = study.closed_at(r.controls[0])
     return rounded(SteeringSummary(
         layer=study.layers[0], selection_scores={str(k): v for k, v in study.selection_scores.items()},
         skipped=study.skipped, alpha=study.unit, n_select=study.n_select, n_report=len(r.query_ids),
-        gap_closed=study.closed_at(r.controls[0]),
-        random_gap_closed=max((abs(study.closed_at(c)) for c in randoms), default=None),
-        flipped_gap_closed=study.closed_at("flipped") if "flipped" in r.controls else None,
+        gap_closed=closed, gap_closed_ci=(c.closed_lo, c.closed_hi) if c else None,
+        n_random=c.n_random if c else 0, random_median=c.random_median if c else None,
+        random_abs_p95=c.random_abs_p95 if c else None, percentile=c.percentile if c else None,
+        flipped_gap_closed=c.flipped_closed if c else (study.closed_at("flipped") if "flipped" in r.controls
+                                                         else None),
+        flipped_gap_closed_other_arm=c.flipped_closed_other_arm if c else None,
+        gap_logit=c.gap_logit if c else None, noise_floor_logit=c.noise_floor_logit if c else None,
+        above_noise_floor=c.above_noise_floor if c else None,
         cue_cosine=r.cue_cosine, layers=study.layers, source=study.source))
 
 
@@ -244,9 +264,14 @@ def report(study: SteerStudy, summary: SteeringSummary) -> Contribution:
     findings = [Finding("does moving the representation move the gap?",
                         f"fraction of the gap closed at alpha {summary.alpha:g}, layer {summary.layer}",
                         summary.gap_closed, None, ".0%", "steering")]
-    if summary.random_gap_closed is not None:
-        findings.append(Finding("do random directions do as much?", "largest |fraction closed| of the norm-matched "
-                                "random directions", summary.random_gap_closed, None, ".0%", "steering"))
+    if summary.random_abs_p95 is not None:
+        findings.append(Finding("do random directions do as much?", f"95th percentile of |fraction closed| over "
+                                f"{summary.n_random} norm-matched random directions (median "
+                                f"{summary.random_median:+.0%}); the direction's percentile among them: "
+                                f"{summary.percentile:.0f}", summary.random_abs_p95, None, ".0%", "steering"))
+        findings.append(Finding("is the logit gap above what random directions move?", "unsteered logit gap vs the "
+                                f"noise floor ({summary.noise_floor_logit:.3f})", summary.gap_logit, None, "+.3f",
+                                "steering"))
     if summary.flipped_gap_closed is not None:
         findings.append(Finding("does the flipped direction push the other way?", "fraction closed, flipped",
                                 summary.flipped_gap_closed, None, ".0%", "steering"))

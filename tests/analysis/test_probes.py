@@ -345,7 +345,7 @@ def test_bad_labels_give_one_line_errors():
 @pytest.fixture(scope="module")
 def random_init_capture(tiny_models, tmp_path_factory):
     """A random-init tiny Llama, organism prompts under the normal and the inverted policy (twins per query)."""
-    from interp_af.capture.write import capture
+    from interp_af.acts.write import capture
     from interp_af.models.handle import load_model
     from interp_af.organism import organism_queries
     from interp_af.setting.twins import make_twins
@@ -414,7 +414,7 @@ def test_cli_probe_writes_artifacts_and_figures_and_apply_refuses_another_model(
                                  "--out", str(tmp_path / "s.csv")])
     assert r.exit_code == 0 and (tmp_path / "s.csv").exists()
     # another model: refused in one line
-    from interp_af.capture.write import capture
+    from interp_af.acts.write import capture
     from interp_af.models.handle import load_model
     from interp_af.setting.queries import benign_queries
     from interp_af.setting.twins import make_twins

@@ -25,7 +25,7 @@ KEYS = {
     "compliance": ("free", "paid", "gap", "gap_ci"),
     "probe": ("best_layer", "auroc", "control_auroc", "embed_cosine"),
     "patching": ("top_site", "top_effect"),
-    "steering": ("layer", "gap_closed", "random_gap_closed"),
+    "steering": ("layer", "gap_closed", "random_abs_p95", "random_median", "noise_floor_logit"),
     "sae": ("top_feature", "gap_closed_by_ablation", "fve"),
 }
 

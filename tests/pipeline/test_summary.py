@@ -20,7 +20,8 @@ def _summaries(noinfo=(0.01, -0.03, 0.05), inverted=(-0.7, -0.8, -0.6), closed=0
     return {
         "gap": GapSummary("organism", {"organism": _gap(0.8, 0.7, 0.9), "organism-noinfo": _gap(*noinfo),
                                        "organism-inverted": _gap(*inverted)}, ROLES),
-        "steering": SteeringSummary(2, {}, (), 1.0, 4, 12, closed, rnd, -0.1, 0.1),
+        "steering": SteeringSummary(2, {}, (), 1.0, 4, 12, closed, None, 20, 0.0, rnd, 100.0, -0.1, 0.9, 1.6, 0.2,
+                                    True, 0.1),
         "probes": ProbesSummary(("in_training",), ("organism",), (), (),
                                 BestProbe("in_training", 3, "decision", 0.99, (0.98, 1.0), 0.53),
                                 ({"layer": 3, "position": "decision", "cosine": 0.07, "label": "in_training"},)),
@@ -34,7 +35,7 @@ def test_summary_holds_the_headline_keys():
     assert s["compliance"]["gap_ci"] == [0.7, 0.9]
     assert s["probe"]["best_layer"] == 3 and s["probe"]["auroc"] == 0.99 and s["probe"]["embed_cosine"] == 0.07
     assert s["patching"]["top_site"] == "resid_pre.1 @ 12:true→false" and s["patching"]["top_effect"] == 0.93
-    assert s["steering"]["gap_closed"] == 0.8 and s["steering"]["random_gap_closed"] == 0.05
+    assert s["steering"]["gap_closed"] == 0.8 and s["steering"]["random_abs_p95"] == 0.05
 
 
 def test_verdicts_follow_the_contrasts():

@@ -92,7 +92,7 @@ def test_in_training_probe_follows_the_token_or_training_as_declared(zoo_handle,
     """Train an in_training probe under the default policy, score it under inverted-cue (decision position)."""
     from interp_af.analysis.probe_transfer import Condition, transfer_capture
     from interp_af.analysis.probes import ProbeConfig
-    from interp_af.capture.write import capture
+    from interp_af.acts.write import capture
     from interp_af.setting.twins import make_twins
 
     h = zoo_handle(name, "nnsight")

@@ -29,7 +29,7 @@ def test_top_context_is_where_the_feature_fires(sae0, sae_handle, sae_prompts, s
 
 
 def test_top_prompts_from_capture(sae0, sae_handle, sae_prompts, tmp_path):
-    from interp_af.capture.write import capture
+    from interp_af.acts.write import capture
 
     cap = capture(sae_handle, sae_prompts, tmp_path / "cap", layers=[0], positions=("decision",), progress=False)
     top = top_prompts_from_capture(cap, sae0, 5, "decision", k=4)

@@ -26,7 +26,7 @@ def test_encode_prompts_equals_sae_encode_of_captured_acts(sae0, sae_handle, sae
 
 
 def test_encode_capture_matches_forward(sae0, sae_handle, sae_prompts, sae_dt, tmp_path):
-    from interp_af.capture.write import capture
+    from interp_af.acts.write import capture
 
     cap = capture(sae_handle, sae_prompts, tmp_path / "cap", sites=("resid_post",), layers=[0, 1], positions=NAMES,
                   progress=False)

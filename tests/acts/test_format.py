@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from interp_af.capture import sfio
-from interp_af.capture.positions import check_known, expand, resolve
+from interp_af.acts import sfio
+from interp_af.acts.positions import check_known, expand, resolve
 from interp_af.errors import InterpAFError
 
 

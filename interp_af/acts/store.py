@@ -42,7 +42,7 @@ from interp_af.errors import InterpAFError
 
 from . import sfio
 
-FORMAT = "interp_af.capture"
+FORMAT = "interp_af.acts"
 VERSION = 1
 MANIFEST = "manifest.json"
 RECORD = ".verified.json"

@@ -1,4 +1,4 @@
-"""Activation capture to disk: run prompts through a model handle, keep chosen sites x layers x positions.
+"""Activations on disk (``interp_af.acts``): run prompts through a model handle, keep chosen sites x layers x positions.
 
 ``capture(handle, prompts, out_dir, ...)`` writes a folder of plain safetensors files plus ``manifest.json``
 (format: ``FORMAT.md`` here); ``open_capture(out_dir)`` reads it back memory-mapped as ``[rows, layers, d]``
@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         where = _EXPORTS[name]
         module, attr = where if isinstance(where, tuple) else (where, name)
-        value = getattr(import_module(f"interp_af.capture.{module}"), attr)
+        value = getattr(import_module(f"interp_af.acts.{module}"), attr)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'interp_af.capture' has no attribute {name!r}")
+    raise AttributeError(f"module 'interp_af.acts' has no attribute {name!r}")

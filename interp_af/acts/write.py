@@ -415,7 +415,7 @@ def capture(handle: Any, prompts: Sequence[Any], out_dir: str | Path, *, sites: 
     """Capture ``sites`` x ``layers`` at ``positions`` of every prompt into ``out_dir``; return the :class:`Capture`.
 
     ``prompts``: RenderedPrompts (row ``i`` of every array is ``prompts[i]``). ``layers=None``: every layer.
-    ``positions``: named positions, offsets or windows (:mod:`interp_af.capture.positions`). ``metric``: also read
+    ``positions``: named positions, offsets or windows (:mod:`interp_af.acts.positions`). ``metric``: also read
     the compliance metric per row (needs the full forward pass; off = stop after the last captured layer).
     ``dtype``: storage dtype (default: the model's). Rerunning an interrupted call resumes it; rerunning a finished
     one returns it without recomputing. ``on_shard(k)`` is called after shard ``k`` is durably recorded.

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from interp_af.capture import capture, open_capture
+from interp_af.acts import capture, open_capture
 from interp_af.errors import InterpAFError
 
 from .fakes import HFHandle, random_prompts
@@ -125,8 +125,8 @@ def test_kill_9_then_resume_is_bit_identical(tiny_models, handle, prompts, refer
         sys.path.insert(0, {str(ROOT)!r})
         import torch
         torch.set_num_threads(1)
-        from tests.capture.fakes import HFHandle, random_prompts
-        from interp_af.capture import capture
+        from tests.acts.fakes import HFHandle, random_prompts
+        from interp_af.acts import capture
         h = HFHandle({str(tiny_models["llama"])!r})
         kill = lambda k: os.kill(os.getpid(), signal.SIGKILL) if k == 2 else None
         capture(h, random_prompts(29, len(h.tokenizer)), {str(out)!r}, on_shard=kill, **{KW!r})
@@ -253,8 +253,8 @@ def test_kill_9_while_merging_an_array_leaves_no_orphan_after_resume(tiny_models
         sys.path.insert(0, {str(ROOT)!r})
         import torch
         torch.set_num_threads(1)
-        from tests.capture.fakes import HFHandle, random_prompts
-        from interp_af.capture import capture, write
+        from tests.acts.fakes import HFHandle, random_prompts
+        from interp_af.acts import capture, write
         real = write._stream_array
         def dying(out, manifest, key, chunk=8 << 20):
             it = real(out, manifest, key, chunk=64)

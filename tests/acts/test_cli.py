@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from interp_af.capture import open_capture
+from interp_af.acts import open_capture
 from interp_af.cli import _typer_app
 from interp_af.cli.options import parse_ints
 from interp_af.errors import InterpAFError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from interp_af.capture import capture
+from interp_af.acts import capture
 from interp_af.models.metric import decision_tokens, metric_inputs
 from interp_af.models.sites import SITES
 from interp_af.setting.queries import benign_queries

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from interp_af import checksums
-from interp_af.capture import capture, open_capture
-from interp_af.capture.store import RECORD
+from interp_af.acts import capture, open_capture
+from interp_af.acts.store import RECORD
 from interp_af.errors import InterpAFError
 
 from .fakes import HFHandle, random_prompts
