@@ -106,14 +106,17 @@ def _problem(value: Any, spec: OptionSpec) -> str | None:
     return None
 
 
-def check_values(cls: type, values: dict[str, Any], label: Label) -> dict[str, Any]:
+def check_values(cls: type, values: dict[str, Any], label: Label,
+                 unknown: Callable[[str], str] | None = None) -> dict[str, Any]:
     """Coerce and check ``values`` (a subset of ``cls``'s fields) against their declarations; returns the coerced
-    values. Unknown names are reported with the list of valid ones."""
+    values. Unknown names are reported with the list of valid ones (``unknown(name)`` words the start of that
+    message, e.g. ``"study.toml:3: unknown key '[model] dtyp'"``)."""
     fields = {f.name: (hint, spec) for f, hint, spec in options_of(cls)}
     out: dict[str, Any] = {}
     for name, raw in values.items():
         if name not in fields:
-            raise InterpAFError(f"{label(name)}: unknown key; valid keys: {', '.join(sorted(fields))}")
+            head = unknown(name) if unknown is not None else f"{label(name)}: unknown key"
+            raise InterpAFError(f"{head}; valid keys: {', '.join(sorted(fields))}")
         hint, spec = fields[name]
         value = coerce(raw, hint, label(name))
         problem = _problem(value, spec)

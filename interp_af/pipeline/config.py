@@ -139,7 +139,10 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "<config>", text: str
             def label(k: str, key: str = key) -> str:
                 return f"{_where(source, text, key, k)}: [{key}] {k}"
 
-            top[key] = cls(**check_values(cls, value, label))
+            def unknown(k: str, key: str = key) -> str:
+                return f"{_where(source, text, key, k)}: unknown key '[{key}] {k}'"
+
+            top[key] = cls(**check_values(cls, value, label, unknown))
         elif key == "name":
             if not isinstance(value, str):
                 raise InterpAFError(f"{_where(source, text, None, key)}: name must be a string, got {value!r}")

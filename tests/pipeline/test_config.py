@@ -39,7 +39,7 @@ def test_values_are_read_and_coerced(tmp_path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ('[model]\npath = "x"\ndtyp = "bf16"\n', r"study.toml:3: \[model\] dtyp: unknown key; valid keys: adapter"),
+        ('[model]\npath = "x"\ndtyp = "bf16"\n', r"study.toml:3: unknown key '\[model\] dtyp'; valid keys: adapter"),
         ('[capture]\n\nbatch_size = "16"\n', r"study.toml:3: \[capture\] batch_size must be an int, got string"),
         ('[capture]\nsites = "resid_post"\n', r"study.toml:2: \[capture\] sites must be a list of str"),
         ('[model]\nremote = 1\n', r"study.toml:2: \[model\] remote must be a bool, got integer"),
