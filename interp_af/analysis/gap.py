@@ -232,7 +232,16 @@ def score_prompts(handle: Any, prompts: Sequence[RenderedPrompt], *, metric: str
         raise InterpAFError(f"metric {metric!r} is unknown; use one of {', '.join(METRICS)}")
     _check_scoring(batch_size, max_new_tokens, temperature)
     handle = as_handle(handle)
+    from interp_af.models.context import check_context
+
     dt = decision_tokens(handle.tokenizer, accept, reject)
+    # before the first pass: every prompt plus what each run appends must fit the model's context
+    extra = len(dt.shared)
+    if metric == "generate":
+        extra = max(extra, max_new_tokens or max(len(dt.accept_ids), len(dt.reject_ids)) + 2)
+    if logprobs:
+        extra = max(extra, len(dt.accept_ids), len(dt.reject_ids))
+    check_context(handle, prompts, extra_tokens=extra)
     ids = [p.input_ids for p in prompts]
     ld = score_logit_diff(handle, ids, dt, batch_size=batch_size, progress=progress).tolist()
     gens = generate_check(handle, ids, accept=accept, reject=reject, max_new_tokens=max_new_tokens,
@@ -273,4 +282,7 @@ def compute_gap(handle: Any, items: Sequence[Twin | RenderedPrompt], *, arms: Se
     variant = prompts[0].variant
     cfg = {"model": getattr(handle, "name", ""), "backend": getattr(handle, "backend", ""), "variant": variant,
            "temperature": temperature, **(config or {})}
+    source = getattr(handle, "source", None) or {}
+    if source.get("gguf_sha256"):   # converted weights: say which file, and that they are not the original
+        cfg.update(gguf_sha256=source["gguf_sha256"], weights_note=source.get("weights_note", ""))
     return gap_from_scores(scores, arms, metric=metric, n_boot=n_boot, seed=seed, level=level, config=cfg)

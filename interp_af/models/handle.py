@@ -14,13 +14,17 @@ a later ``backward()``; weights are frozen, so gradients only flow to activation
 :func:`load_model` resolves a local folder or Hub id, applies an optional PEFT adapter, and returns the
 backend's handle: ``"tl"`` (TransformerLens: ``HookedTransformer`` with folding off where TL supports the
 architecture, ``TransformerBridge`` elsewhere) or ``"nnsight"`` (local trace, or the same trace on NDIF with
-``remote=True``). Both give plain Hugging Face numerics.
+``remote=True``). Both give plain Hugging Face numerics. ``model`` may also be a ``.gguf`` file or a packaged
+model's name (``smollm2-135m-instruct``, ``gemma-3-270m``); such handles carry ``source`` (the GGUF's sha256)
+and ``weights_note`` ("dequantised ... weights, not the original checkpoint"). ``handle.n_ctx`` is the
+model's context; ``forward`` refuses a longer batch in one line (:mod:`interp_af.models.context`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import torch
@@ -80,9 +84,17 @@ class BaseHandle:
     dtype: torch.dtype
     model_type: str = ""
     path: Path | None = None
+    n_ctx: int | None = None                       # context in tokens (None = unknown: not checked)
+    source: Mapping[str, Any] = MappingProxyType({})   # provenance of converted weights (GGUF sha256, ...), else {}
 
     def sites(self) -> tuple[str, ...]:
         return SITES
+
+    @property
+    def weights_note(self) -> str:
+        """What the weights are when they are not the original checkpoint (e.g. "dequantised Q4_1 weights, not
+        the original checkpoint"); "" for an ordinary model folder."""
+        return str(self.source.get("weights_note", ""))
 
     @property
     def pad_id(self) -> int:
@@ -121,6 +133,9 @@ class BaseHandle:
     def check_request(self, batch: Batch, capture: Sequence[SiteKey], capture_positions: Tensor | None,
                       interventions: Sequence[Intervention], logit_positions: Tensor | None,
                       stop_at_layer: int | None) -> None:
+        from interp_af.models.context import check_batch_width
+
+        check_batch_width(self, int(batch.input_ids.shape[1]), batch.lengths.tolist())
         if stop_at_layer is not None and not (1 <= stop_at_layer <= self.n_layers):
             raise InterpAFError(f"stop_at_layer={stop_at_layer} is out of range; use 1..{self.n_layers} "
                                 "(the number of blocks to run) or None")
@@ -219,7 +234,8 @@ def position_ids(batch: Batch) -> Tensor:
 def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | None = None, dtype: str = "float32",
                device: str = "cpu", device_map: str | None = None, remote: bool = False,
                trust_remote_code: bool = False, tl_route: str = "auto") -> BaseHandle:
-    """Load ``model`` (local folder or Hub id) with ``backend`` ("tl" | "nnsight").
+    """Load ``model`` (local folder, Hub id, ``.gguf`` file or packaged model name) with ``backend``
+    ("tl" | "nnsight").
 
     ``adapter``: a PEFT adapter folder, merged into the weights. ``device_map`` (e.g. "auto") is passed to
     transformers/accelerate for several GPUs. ``remote=True`` (nnsight only) runs traces on NDIF.

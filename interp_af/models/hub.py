@@ -6,6 +6,11 @@ when the Hub is reachable. Without network ``huggingface_hub`` retries for about
 we check reachability once (a 2-second socket connect, or ``HF_HUB_OFFLINE``) and fail at once with one line
 that says how to point at a local copy instead.
 
+A ``.gguf`` file or the name of a packaged model (``smollm2-135m-instruct``, ``gemma-3-270m``) is converted
+once into a cached folder (:mod:`interp_af.models.convert`, :mod:`interp_af.models.packaged`) and then loads
+like any other folder. A folder that cannot load (a config but no weights, a cut-short safetensors file) and a
+path that is a file are reported in one line before transformers sees them.
+
 A PEFT (LoRA) adapter is applied with peft and merged into the weights, so that both backends see one plain
 model with the module names of the base architecture (TransformerLens converts merged weights; nnsight
 traces the same modules). An adapter that does not fit the base model is reported in one line.
@@ -64,18 +69,80 @@ def register_model_name(name: str, locate: Callable[[], str | Path]) -> None:
 
 
 def resolve_model(model: str | Path) -> Path:
-    """A local directory with ``config.json`` for ``model`` (a path, a Hub id, or the name of a registered
-    target), or a one-line InterpAFError."""
+    """A local directory with ``config.json`` and weights for ``model``, or a one-line InterpAFError.
+
+    ``model``: a folder written by ``save_pretrained``, a Hub id (local HF cache first), a ``.gguf`` file
+    (converted once into a cached folder keyed by its sha256), a packaged model's name
+    (``smollm2-135m-instruct``, ``gemma-3-270m``: :mod:`interp_af.models.packaged`), or the name of a registered
+    target (targets register their names with :func:`register_model_name`).
+    """
+    from interp_af.models.packaged import get_packaged, packaged_path
+
     name = str(model)
-    if name not in _NAMED and not Path(name).expanduser().exists():
+    path = Path(name).expanduser()
+    if name not in _NAMED and not path.exists():
         from interp_af.plugins import load_plugins
 
         load_plugins()   # plugins register their targets' names (no-op after the first call)
-    if name in _NAMED:
+    if name in _NAMED and not path.exists():
         located = str(_NAMED[name]())
-        return resolve_repo(located, what="model", marker="config.json", flag="--model") if located == name \
-            else resolve_model(located)
-    return resolve_repo(model, what="model", marker="config.json", flag="--model")
+        if located != name:
+            return resolve_model(located)
+    if get_packaged(name) is not None and not path.exists():
+        return packaged_path(name)
+    if name.lower().endswith(".gguf"):
+        from interp_af.models.convert import convert_gguf_file
+
+        return convert_gguf_file(path)
+    if path.is_file():
+        raise InterpAFError(f"model path {name} is a file, not a folder; pass the folder that save_pretrained wrote "
+                            "(config.json + weights), a .gguf file, or a packaged model name")
+    folder = resolve_repo(model, what="model", marker="config.json", flag="--model")
+    check_weights(folder)
+    return folder
+
+
+_WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def check_weights(folder: Path) -> None:
+    """One line when ``folder`` has a config but no weights, or a safetensors file that is cut short or corrupt
+    (read from its header: cheap, no tensor data is touched)."""
+    files = sorted({p for g in _WEIGHT_GLOBS for p in folder.glob(g)})
+    if not files:
+        raise InterpAFError(f"model folder {folder} has a config.json but no weights (*.safetensors or "
+                            "pytorch_model*.bin); save the model there with model.save_pretrained(...)")
+    for f in files:
+        if f.suffix == ".safetensors":
+            problem = _safetensors_problem(f)
+            if problem:
+                raise InterpAFError(f"weights file {f} is {problem}; copy or save it again "
+                                    "(model.save_pretrained(...))")
+
+
+def _safetensors_problem(path: Path) -> str:
+    """"" when the file's header parses and its size matches the tensors it declares, else what is wrong."""
+    import json
+    import struct
+
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                return f"truncated ({size} bytes)"
+            (n,) = struct.unpack("<Q", head)
+            if n > size - 8 or n > 100_000_000:
+                return f"corrupt or truncated (header of {n} bytes in a file of {size})"
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return "corrupt (its header is not valid safetensors JSON)"
+    ends = [int(v["data_offsets"][1]) for k, v in header.items()
+            if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
+    need = 8 + n + max(ends, default=0)
+    if size < need:
+        return f"truncated ({size} bytes; its header declares {need})"
+    return ""
 
 
 def resolve_repo(name: str | Path, *, what: str = "model", marker: str = "config.json", flag: str = "--model") -> Path:

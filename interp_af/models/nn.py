@@ -151,7 +151,11 @@ def load_nnsight(model: str | Path, *, adapter=None, dtype: torch.dtype = torch.
                        trust_remote_code=trust_remote_code, adapter=adapter)
     hf.requires_grad_(False)
     lm = TransformersModel(hf, tokenizer=tok, task="text-generation")
-    return NNHandle(lm, tok, name=str(model), path=path)
+    handle = NNHandle(lm, tok, name=str(model), path=path)
+    from interp_af.models.convert import read_source  # local only: NDIF receives REMOTE_MODULES, not this
+
+    handle.source = read_source(path)
+    return handle
 
 
 class NNHandle(BaseHandle):
@@ -173,6 +177,9 @@ class NNHandle(BaseHandle):
         self.d_model = int(getattr(text_cfg, "hidden_size", None) or text_cfg.n_embd)
         self.n_heads = int(getattr(text_cfg, "num_attention_heads", None) or text_cfg.n_head)
         self.d_head = int(getattr(text_cfg, "head_dim", None) or self.d_model // self.n_heads)
+        from interp_af.models.context import config_context
+
+        self.n_ctx = config_context(cfg)   # HF runs RoPE models past it silently, GPT-2 crashes: refuse both
         param = next(lm._module.parameters())
         self.device = param.device if not remote else torch.device("cpu")
         self.dtype = param.dtype

@@ -36,6 +36,8 @@ from torch import Tensor
 
 from interp_af.errors import InterpAFError
 from interp_af.models.batch import Batch
+from interp_af.models.context import config_context, min_limit
+from interp_af.models.convert import read_source
 from interp_af.models.edits import apply_interventions, capture_and_route, gather_columns, logit_columns
 from interp_af.models.handle import BaseHandle, ForwardOut, position_ids
 from interp_af.models.interventions import Intervention
@@ -118,7 +120,9 @@ def load_tl(model: str | Path, *, adapter=None, dtype: torch.dtype = torch.float
         del hf
     tl_model.eval()
     tl_model.requires_grad_(False)
-    return TLHandle(tl_model, tok, name=str(model), route=route, model_type=model_type, path=path, device=device)
+    handle = TLHandle(tl_model, tok, name=str(model), route=route, model_type=model_type, path=path, device=device)
+    handle.source = read_source(path)
+    return handle
 
 
 class TLHandle(BaseHandle):
@@ -139,6 +143,10 @@ class TLHandle(BaseHandle):
         first = next(model.parameters())
         self.device = first.device
         self.dtype = first.dtype
+        # HookedTransformer precomputes positions for cfg.n_ctx only (an IndexError past it); the Bridge runs
+        # the HF model, whose config declares its own range
+        hf_cfg = getattr(getattr(model, "original_model", None), "config", None)
+        self.n_ctx = min_limit(getattr(cfg, "n_ctx", None), config_context(hf_cfg) if hf_cfg is not None else None)
 
     def embedding_matrix(self) -> Tensor:
         return self.model.W_E.detach()

@@ -15,7 +15,11 @@ Three traps decide how this is written:
 
 Templates without a system role (Gemma) fold the system text into the first user turn; when a template
 rejects the system role outright, the renderer folds it itself. ``end_system`` is then the last token of
-the system text inside that user turn. Tokenizers without a chat template (GPT-2) use :data:`PLAIN`.
+the system text inside that user turn. Tokenizers without a chat template use :data:`PLAIN`: GPT-2, and base
+models such as Gemma-3-270M (packaged as ``gemma-3-270m``). For a base model that is a choice, not a fallback:
+it was pre-trained on text, turn markers (``<start_of_turn>``) only acquire their meaning in instruction
+tuning, and SAEs released for base models were trained on pre-training text, so a plain transcript is the
+in-distribution way to pose the setting. ``template="gemma"`` renders Gemma-IT's turn format instead.
 
 Named positions: ``cue``, ``cue_end`` (absent when the arm has no cue), ``end_system``, ``start_user``,
 ``end_user`` (last token of the user's content), ``prefill`` (first prefill token), ``decision`` (last token).

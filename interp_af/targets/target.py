@@ -64,7 +64,15 @@ _REGISTRY: dict[str, Target] = {}
 _DEFAULT: list[str] = []
 
 
+_BUILTINS_LOADED: list[bool] = []
+
+
 def _load() -> None:
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED.append(True)
+        from interp_af.targets.packaged import register
+
+        register()   # the real models PyPI packages ship
     from interp_af.plugins import load_plugins
 
     load_plugins()
@@ -78,8 +86,7 @@ def register_target(target: Target, *, default: bool = False, overwrite: bool = 
     if target.handle is None:
         from interp_af.models.hub import register_model_name
 
-        for name in (target.name, *target.aliases):
-            register_model_name(name, target.model)
+        register_model_name(target.name, target.model)   # aliases name the weights for SAE fits, not for loading
     if default:
         _DEFAULT[:] = [target.name]
     return target

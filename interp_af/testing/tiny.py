@@ -135,6 +135,7 @@ class TinySpec:
     vocab_size: int = 1200
     seed: int = 0
     template: TemplateStyle | None = None
+    n_ctx: int = 2048          # the model's context (max_position_embeddings / n_positions); small to test the guard
 
 
 def build_tiny_model(out_dir: str | Path, spec: TinySpec = TinySpec(), corpus: Iterable[str] = ()) -> Path:
@@ -149,7 +150,8 @@ def build_tiny_model(out_dir: str | Path, spec: TinySpec = TinySpec(), corpus: I
     n_kv = spec.n_kv_heads if spec.arch != "gpt2" else spec.n_heads
     # the default special ids of some configs (GPT-2: 50256) lie outside a tiny vocab: take the tokenizer's
     special_ids = {f"{a}_token_id": getattr(tok, f"{a}_token_id") for a in ("pad", "bos", "eos")}
-    cfg = model_config(spec.arch, len(tok), spec.d_model, spec.n_layers, spec.n_heads, n_kv, **special_ids)
+    cfg = model_config(spec.arch, len(tok), spec.d_model, spec.n_layers, spec.n_heads, n_kv, max_pos=spec.n_ctx,
+                       **special_ids)
     torch.manual_seed(spec.seed)
     model = tf.AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     model.eval()

@@ -24,8 +24,10 @@ def _modules(model, layer: int) -> dict:
     return {"attn": attn, "mlp": mlp, "o_proj": block.self_attn.o_proj}
 
 
-def hf_reference(model, input_ids, attention_mask=None, position_ids=None) -> tuple[torch.Tensor, dict]:
-    """Run ``model`` once; return (logits [B,T,V], {(site, layer): [B,T,...]}) for every canonical site."""
+def hf_reference(model, input_ids, attention_mask=None, position_ids=None, logits_to_keep: int = 0
+                 ) -> tuple[torch.Tensor, dict]:
+    """Run ``model`` once; return (logits [B,T,V], {(site, layer): [B,T,...]}) for every canonical site.
+    ``logits_to_keep=k`` keeps only the last k positions' logits (a 262k vocabulary x 500 tokens is 0.5 GB)."""
     n_layers = len(_layers(model))
     n_heads = model.config.num_attention_heads
     acts: dict = {}
@@ -62,6 +64,8 @@ def hf_reference(model, input_ids, attention_mask=None, position_ids=None) -> tu
             kw = {"attention_mask": attention_mask} if attention_mask is not None else {}
             if position_ids is not None:
                 kw["position_ids"] = position_ids
+            if logits_to_keep:
+                kw["logits_to_keep"] = logits_to_keep
             logits = model(input_ids, **kw).logits
     finally:
         for h in handles:
