@@ -1,8 +1,11 @@
-"""Command line: thin wrappers that parse options, call the Python API and print where results went."""
+"""Command line: thin wrappers that parse options, call the Python API and print where results went.
 
-import sys
+:func:`app` is the ``interp-af`` entry point, and the one place that decides how a run ends (see
+:mod:`interp_af.cli.exits`): a user's mistake is one line and exit status 2, Ctrl-C is one line and 130, a bug
+is one line pointing at a log file that holds the traceback (``--debug`` or ``INTERP_AF_DEBUG=1`` shows it).
+"""
 
-from interp_af.errors import InterpAFError
+from __future__ import annotations
 
 from ._app import app as _typer_app
 
@@ -15,6 +18,7 @@ from . import prompts as _prompts  # noqa: E402,F401
 from . import run as _run  # noqa: E402,F401
 from . import sae as _sae  # noqa: E402,F401
 from . import targets as _targets  # noqa: E402,F401
+from .exits import run_app
 
 
 def _add_plugin_apps() -> None:
@@ -29,21 +33,5 @@ _add_plugin_apps()
 
 
 def app() -> None:
-    """Entry point: run the Typer app; user errors become one line on stderr and exit status 2."""
-    try:
-        _typer_app(standalone_mode=False)
-    except InterpAFError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except SystemExit:
-        raise
-    except Exception as err:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            raise SystemExit(err.exit_code) from None
-        if isinstance(err, click.exceptions.Abort):
-            print("aborted", file=sys.stderr)
-            raise SystemExit(130) from None
-        raise
+    """Entry point: run the Typer app and end the process the way :func:`interp_af.cli.exits.run_app` says."""
+    run_app(_typer_app)

@@ -22,7 +22,16 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _debug(value: bool) -> None:
+    if value:
+        from .exits import set_debug
+
+        set_debug(True)
+
+
 @app.callback()
 def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
-                                                 help="Print the version and exit.")) -> None:
+                                                 help="Print the version and exit."),
+          debug: bool = typer.Option(False, "--debug", callback=_debug, is_eager=True,
+                                     help="Show the full traceback of an error (also INTERP_AF_DEBUG=1).")) -> None:
     """interp_af: measure the compliance gap, capture activations, probe, patch, steer, read SAE features."""
