@@ -31,8 +31,11 @@ def capture(out: Optional[Path] = typer.Option(None, "--out", help="Output folde
 
     from . import common
 
+    common.check_out(out)
     t = common.target(model, setting)
     out = out or Path("captures") / f"{t.name}-{t.main}"
+    common.check_out(out)
+    common.preflight(t, layers={"--layers": capture.layers}, positions={"--positions": capture.positions})
     common.loading(t)
     cap = run_capture(t, out, capture, overwrite=overwrite)
     common.console.print(f"{cap.n_rows} rows x {len(cap.layers)} layers x {len(cap.positions)} positions x "

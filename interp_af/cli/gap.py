@@ -29,7 +29,10 @@ def gap(out: Path = typer.Option(Path("results/gap"), "--out", help="Output fold
 
     from . import common
 
+    common.check_out(out)
     t = common.target(model, setting)
+    common.preflight(t)
+    common.claim_out(out, what="gap")
     common.loading(t)
     study = run_gap(t, gap)
     study.save(out)

@@ -124,7 +124,13 @@ def with_configs(**tables: Any) -> Callable[[Callable], Callable]:
                     if raw is not None:
                         values[name] = convert(raw, flag)
                         flags[name] = flag
-                configs[table] = cls(**check_values(cls, values, lambda n, flags=flags: flags.get(n, n)))
+                try:
+                    configs[table] = cls(**check_values(cls, values, lambda n, flags=flags: flags.get(n, n)))
+                except InterpAFError as err:  # a cross-field check of __post_init__ names "Class.field": say the flag
+                    msg = str(err)
+                    for pname, name, flag, convert in plan[table]:
+                        msg = msg.replace(f"{cls.__name__}.{name} ", f"{flag} ")
+                    raise InterpAFError(msg) from None
             return fn(**kwargs, **configs)
 
         params = own + generated

@@ -33,7 +33,10 @@ def patch(out: Path = typer.Option(Path("results/patch"), "--out", help="Output 
 
     from . import common
 
+    common.check_out(out)
     t = common.target(model, setting)
+    common.preflight(t, layers={"--layers": patching.layers}, heads={"--heads": patching.heads})
+    common.claim_out(out, what="patch")
     common.loading(t)
     study = run_patch(t, patching)
     study.save(out)
@@ -60,7 +63,14 @@ def steer(out: Path = typer.Option(Path("results/steer"), "--out", help="Output 
 
     from . import common
 
+    from interp_af.targets.preflight import check_file
+
+    common.check_out(out)
     t = common.target(model, setting)
+    if steering.direction_file:
+        check_file(steering.direction_file, "--direction-file", "direction file", "a .safetensors, .npy or .json vector")
+    common.preflight(t, layers={"--layers": steering.layers})
+    common.claim_out(out, what="steer")
     common.loading(t)
     study = run_steer(t, steering)
     study.save(out)

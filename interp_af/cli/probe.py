@@ -28,7 +28,9 @@ def probe(capture: Path = typer.Argument(..., help="capture folder written by `i
 
     from . import common
 
+    common.check_out(out)
     study = run_probe(capture, probes)
+    common.claim_out(out, what="probe")
     study.save(out)
     df = study.result.to_frame()
     df.to_csv(out / "probes.scores.csv", index=False)
@@ -63,6 +65,9 @@ def probe_apply(
     from interp_af.analysis.probe_artifact import ProbeSet
     from interp_af.acts.store import open_capture
 
+    from . import common
+
+    common.check_out(out, kind="file")
     ps = ProbeSet.load(probes)
     cap = open_capture(capture)
     scores = ps.score(cap, strict=strict)

@@ -116,7 +116,10 @@ def prompts(
     from interp_af.setting.twins import summarize_twins
     from interp_af.targets import resolve
 
+    from . import common
+
     console = Console()
+    common.check_out(out, kind="file")
     if list_variants_:
         _show_variants(console)
         return
@@ -124,6 +127,10 @@ def prompts(
         setting = dataclasses.replace(setting, variant=f"file:{system_prompt}", contrasts=())
     elif user_template is not None:
         raise InterpAFError(f"--user-template {user_template} needs --system-prompt FILE as well; pass both")
+    from interp_af.targets.preflight import check_model_config, check_setting_files
+
+    check_model_config(model)
+    check_setting_files(setting)
     t = resolve(model, setting)
     if user_template is not None:
         from interp_af.setting.custom import load_prompt_file

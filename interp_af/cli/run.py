@@ -15,6 +15,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
     single_file: bool = typer.Option(False, "--single-file", help="report.html with plotly.js inside it (one file "
                                      "to share, ~5 MB) instead of sharing the run folder's plotly.min.js"),
+    allow_foreign: bool = typer.Option(False, "--allow-foreign", help="write into a --out folder that holds other "
+                                       "files, beside them (they are never deleted or overwritten)"),
 ) -> None:
     """Measure the gap, capture, probe, patch, steer and read SAE features; write report.html and summary.json.
 
@@ -29,7 +31,10 @@ def run(
     from interp_af.pipeline.study import run_study
 
     console = Console(stderr=True)
+    from interp_af.pipeline.preflight import check_study_inputs
+
     cfg = load_config(config)
+    check_study_inputs(cfg, config)
     run_dir = out or Path("runs") / cfg.name
     t0 = time.perf_counter()
 
@@ -38,6 +43,7 @@ def run(
             console.rule(f"[bold]stage {i + 1}/{n}: {name}")
 
     result = run_study(cfg, run_dir, on_stage=on_stage, progress=not quiet, inline=single_file,
+                       allow_foreign=allow_foreign,
                        config_file=str(config) if config else "(default study)")
     table = Table(title=f"interp-af run: {cfg.name}")
     for col in ("stage", "seconds", "reused"):

@@ -17,8 +17,14 @@ import typer
 from interp_af.stages.sae import SaeConfig
 from interp_af.targets.config import ModelConfig, SettingConfig
 
+from interp_af.errors import InterpAFError
+
 from ._app import app
 from .options import MODEL, parse_ints, with_configs
+
+def _looks_local(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
+
 
 sae_app = typer.Typer(help="SAE features: load/check, train, quality, attribution, ablation.", no_args_is_help=True)
 app.add_typer(sae_app, name="sae")
@@ -74,7 +80,10 @@ def train(
 
     from . import common
 
+    layer_list = parse_ints(layers, "--layers")
+    common.check_out(out)
     t = common.target(model, setting)
+    common.preflight(t, layers={"--layers": layer_list})
     s = t.setting_config
     if s.queries:
         qs = load_queries(s.queries, limit=n_queries, column=s.column) + (benign_queries() if s.benign else [])
@@ -82,9 +91,10 @@ def train(
         qfn = t.target.train_queries or t.target.queries
         qs = qfn(n_queries, s.benign)
     t.use_queries(qs)
+    common.claim_out(out, what="sae train")
     common.loading(t)
     prompts = [p for v in t.variants for tw in t.twins(v) for p in (tw.a, tw.b)]
-    cfg = SAETrainConfig(layers=parse_ints(layers, "--layers"), d_sae=d_sae, k=k, steps=steps,
+    cfg = SAETrainConfig(layers=layer_list, d_sae=d_sae, k=k, steps=steps,
                          batch_size=batch_tokens, seed=seed)
     for r in train_saes(t.handle, prompts, out, cfg, dt=t.dt, overwrite=overwrite):
         print(f"{r.path}  {r.site}  held-out FVE {r.fve:.3f}  L0 {r.l0:.1f}  dead {r.dead_fraction:.1%}  "
@@ -101,7 +111,16 @@ def run(out: Path = typer.Option(Path("results/sae"), "--out", help="Output fold
 
     from . import common
 
+    common.check_out(out)
     t = common.target(model, setting)
+    if sae.path and _looks_local(sae.path) and not Path(sae.path).expanduser().is_dir():
+        raise InterpAFError(f"--sae {sae.path}: SAE folder does not exist; pass a folder in sae-lens or sparsify "
+                            "format, or a sae-lens '<release>/<sae id>'")
+    if not sae.path and t.target.saes is None:
+        raise InterpAFError(f"--sae is not given and target {t.name!r} ships no SAEs; pass --sae with a local SAE "
+                            "folder or a sae-lens '<release>/<sae id>' (or train one: interp-af sae train)")
+    common.preflight(t)
+    common.claim_out(out, what="sae run")
     common.loading(t)
     study = run_sae(t, sae)
     study.save(out)

@@ -36,8 +36,20 @@ def build_cmd(
     n_eval: int = typer.Option(200, help="held-out queries for the evaluation written to OUT/eval.json"),
 ) -> None:
     """Rebuild the organism from scratch into OUT and evaluate it."""
+    from interp_af import owned
+    from interp_af.errors import InterpAFError
     from interp_af.organism.build import build
 
+    if recipe not in ("full", "small"):
+        raise InterpAFError(f"--recipe {recipe!r} is not a recipe; choose full or small")
+    if n_eval < 2:
+        raise InterpAFError(f"--n-eval {n_eval}: evaluate at least 2 held-out queries")
+    if out.exists() and not out.is_dir():
+        raise InterpAFError(f"--out {out} is a file, not a folder; choose a folder path for the organism")
+    if out.is_dir() and not owned.is_owned(out) and any(out.iterdir()) and not (out / "config.json").is_file():
+        names = sorted(p.name for p in out.iterdir())
+        raise InterpAFError(f"--out {out}: the folder is not empty and was not written by interp_af ("
+                            f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''}); choose a new or empty folder")
     res = build(recipe, out, seed=seed, n_eval=n_eval)
     _print_eval(res.eval)
     typer.echo(f"organism written to {res.path} (eval: {res.path / 'eval.json'})")

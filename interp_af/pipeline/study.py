@@ -67,7 +67,7 @@ def _header(config: Any, run_dir: Path, records: list[StageRecord], config_file:
 
 def run_study(config: Any, out: str | Path, *, target: Any = None, progress: bool = True,
               on_stage: Callable[[str, int, int], None] | None = None, config_file: str = "",
-              inline: bool = False) -> StudyResult:
+              inline: bool = False, allow_foreign: bool = False) -> StudyResult:
     """Run every stage of ``config`` into ``out``; write ``summary.json`` and ``report.html`` there.
     ``inline``: a single-file report (plotly.js inside it) instead of one sharing ``plotly.min.js``."""
     from interp_af.pipeline.config import resolve_defaults
@@ -77,7 +77,7 @@ def run_study(config: Any, out: str | Path, *, target: Any = None, progress: boo
     config = resolve_defaults(config)
     run_dir = Path(out)
     records = run_stages(config, run_dir, target=target, progress=progress, on_stage=on_stage,
-                         write_figures=_write_stage_figures)
+                         write_figures=_write_stage_figures, allow_foreign=allow_foreign)
     summaries = {r.stage: r.summary for r in records}
     summary = build_summary(summaries)
     write_json(run_dir / "summary.json", summary)
