@@ -66,6 +66,9 @@ CASES: tuple[Case, ...] = (
     _c("prompts-around-negative", "prompts --around -1", ("--around", "-1"), USAGE_FIX),
     _c("not-a-float", "steer --model {m} --alphas x,y", ("--alphas", "x,y"), ("use", "e.g.")),
     _c("bool-with-value", "gap --benign=yes", "--benign", USAGE_FIX),
+    _c("targets-unknown-option", "targets --all", "--all", USAGE_FIX),
+    _c("run-unknown-option", "run --fast", "--fast", USAGE_FIX),
+    _c("prompts-show-not-int", "prompts --show many", ("--show", "many"), USAGE_FIX),
     # --- numbers out of range --------------------------------------------------------------------------------
     _c("gap-limit-zero", f"gap {M} --limit 0", ("--limit", "0"), ">="),
     _c("gap-batch-size-zero", f"gap {M} --batch-size 0", ("--batch-size", "0"), ">="),
@@ -298,11 +301,12 @@ def problems(case: Case, o: Outcome, before: dict[str, int], after: dict[str, in
     return bad
 
 
-def build_fixtures(root: Path) -> tuple[Path, Path]:
-    """The tiny model and a small capture of it (two layers, resid_post, cue/decision) under ``root``."""
+def build_fixtures(root: Path, model: Path | None = None) -> tuple[Path, Path]:
+    """The tiny model (two layers, four heads; built unless given) and a small capture of it (resid_post at
+    cue and decision, 8 requests) under ``root``."""
     from interp_af.testing.tiny import TinySpec, build_tiny_model
 
-    model = root / "tiny-llama"
+    model = model or root / "tiny-llama"
     if not (model / "config.json").exists():
         build_tiny_model(model, TinySpec(arch="llama"))
     cap = root / "cap"
