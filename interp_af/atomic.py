@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator
 from interp_af.errors import InterpAFError
 
 __all__ = ["write_chunks", "write_bytes", "write_text", "write_json", "write_safetensors", "atomic_path", "fsync_dir",
-           "os_error", "remove_stale_temps", "is_temp_name", "temp_name"]
+           "os_error", "remove_stale_temps", "is_temp_name", "is_stale_temp", "temp_name"]
 
 _TMP = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:-[0-9a-f]+)?$")
 
@@ -64,6 +64,12 @@ def temp_name(path: Path) -> Path:
 def is_temp_name(name: str) -> bool:
     """Is ``name`` a temporary file name this module (or the capture writer before it) produces?"""
     return _TMP.match(name) is not None
+
+
+def is_stale_temp(name: str) -> bool:
+    """Is ``name`` a temporary file of a writer that is gone (killed before its rename)?"""
+    m = _TMP.match(name)
+    return m is not None and not _pid_alive(int(m["pid"]))
 
 
 def fsync_dir(d: str | Path) -> None:

@@ -102,6 +102,10 @@ def claim_dir(path: str | Path, *, what: str, allow_foreign: bool = False, hint:
         if owner(p) is not None:
             return p
         names = _entries(p)
+        if names and all(atomic.is_stale_temp(n) for n in names):
+            # only the temporary files of a killed writer (e.g. of this very marker): ours by name, never whole
+            atomic.remove_stale_temps(p, recursive=False)
+            names = _entries(p)
         if names and not allow_foreign:
             shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
             fix = hint or ("choose a new or empty folder, or allow writing beside those files (allow_foreign=True; "

@@ -58,8 +58,10 @@ def _foreign(p: Path, flag: str) -> InterpAFError | None:
 
     if not p.is_dir() or owned.is_owned(p):
         return None
+    from interp_af import atomic
+
     names = sorted(os.listdir(p))
-    if not names:
+    if not names or all(atomic.is_stale_temp(n) for n in names):  # a killed claim's temporary marker: ours
         return None
     shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
     return InterpAFError(f"{flag} {p}: the folder is not empty and was not written by interp_af ({len(names)} "

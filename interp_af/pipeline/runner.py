@@ -114,7 +114,13 @@ def run_stages(config: Any, run_dir: Path, *, target: Any = None, progress: bool
     from interp_af import owned
     from interp_af.targets import resolve
 
+    from interp_af import atomic
+
     claim_run_dir(run_dir, allow_foreign=allow_foreign)
+    rec = owned.owner(run_dir)
+    # a run killed with -9 leaves the temporary file of the write it was in (summary.json, a stage's result):
+    # ours by name and PID, never whole; cleared at resume (a stage folder redone is cleared as a whole anyway)
+    atomic.remove_stale_temps(run_dir, keep=rec.foreign if rec is not None else ())
     fps_all: dict[str, str] = {}
     for name in config.stages:
         fps_all[name] = fingerprint(config, name, fps_all)
