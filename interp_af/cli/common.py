@@ -31,10 +31,11 @@ def preflight(t: Any, *, layers: dict[str, Any] | None = None, heads: dict[str, 
               positions: dict[str, Any] | None = None) -> None:
     """What needs the model's config and tokenizer but not its weights: the model folder is there with weights,
     the requests read, and every layer / head / named position (``{flag: values}``) exists."""
-    from interp_af.targets.preflight import check_heads, check_layers, model_shape
+    from interp_af.targets.preflight import check_heads, check_layers, check_query_lengths, model_shape
 
     model_shape(t)  # resolves the folder: a missing or weightless model is one line before anything else
     t.queries  # noqa: B018 - reads the query file (encoding, columns, emptiness) before any output folder exists
+    check_query_lengths(t)
     for flag, specs in (positions or {}).items():
         from interp_af.setting.positions import check_known, expand
         from interp_af.setting.twins import render_arms

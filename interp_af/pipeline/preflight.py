@@ -22,7 +22,7 @@ def check_study_inputs(cfg: Any, config_file: str | Path | None = None, *, targe
     ``config_file`` (the TOML it came from) gives the errors their line."""
     from interp_af.pipeline.config import _where
     from interp_af.targets.preflight import (check_file, check_heads, check_layers, check_model_config,
-                                             check_setting_files, model_shape)
+                                             check_query_lengths, check_setting_files, model_shape)
 
     text = ""
     source = str(config_file) if config_file else "(default study)"
@@ -51,6 +51,11 @@ def check_study_inputs(cfg: Any, config_file: str | Path | None = None, *, targe
 
         target = resolve(cfg.model, cfg.setting)
     model_shape(target)  # a missing or weightless model folder: one line before the run folder exists
+    try:
+        target.queries  # noqa: B018 - the query file read (encoding, columns, emptiness) before any stage
+        check_query_lengths(target)
+    except InterpAFError as err:
+        raise InterpAFError(f"{label('setting', 'queries')}: {err}") from None
     checks = [("capture", "layers", check_layers), ("patching", "layers", check_layers),
               ("patching", "heads", check_heads), ("steering", "layers", check_layers)]
     for stage, key, check in checks:

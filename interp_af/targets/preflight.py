@@ -18,7 +18,8 @@ from typing import Any, Iterable
 
 from interp_af.errors import InterpAFError
 
-__all__ = ["check_model_config", "check_setting_files", "model_shape", "check_layers", "check_heads", "check_file"]
+__all__ = ["check_model_config", "check_setting_files", "model_shape", "check_layers", "check_heads", "check_file",
+           "check_query_lengths"]
 
 
 def _looks_like_path(name: str) -> bool:
@@ -62,21 +63,49 @@ def _first(cfg: dict, *keys: str) -> int | None:
     return None
 
 
-def model_shape(t: Any) -> tuple[int | None, int | None]:
-    """``(n_layers, n_heads)`` of resolved target ``t`` without loading its weights (from the loaded handle when
-    there is one, else from the model folder's ``config.json``); ``None`` where it cannot be told cheaply."""
-    if t.loaded:
-        h = t.handle
-        return int(h.n_layers), int(getattr(h, "n_heads", 0) or 0) or None
+def _model_config(t: Any) -> dict:
     from interp_af.models.hub import resolve_model
 
     folder = resolve_model(t.target.model())
     try:
         cfg = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None, None
+        return {}
     if isinstance(cfg.get("text_config"), dict):  # multimodal configs (Gemma 3) nest the language model's
         cfg = {**cfg, **cfg["text_config"]}
+    return cfg
+
+
+def check_query_lengths(t: Any) -> None:
+    """No request is by itself longer than the model's context (a 100k-character query): one line naming it
+    before the weights load. The full prompts (system prompt included) are checked again before the first pass
+    (:func:`interp_af.models.context.check_context`); this is the cheap lower bound."""
+    from types import SimpleNamespace
+
+    from interp_af.models.context import config_context
+
+    limit = int(t.handle.n_ctx) if t.loaded and getattr(t.handle, "n_ctx", None) else \
+        config_context(SimpleNamespace(**_model_config(t)))
+    if not limit:
+        return
+    tok = t.tokenizer
+    for q in t.queries:
+        if len(q.text) < limit:  # a token holds at least one character: shorter texts cannot exceed the limit
+            continue
+        n = len(tok(q.text, add_special_tokens=False)["input_ids"])
+        if n >= limit:
+            raise InterpAFError(f"request {q.id} ({q.source or 'the request set'}) is {n} tokens long, more than "
+                                f"the model's context of {limit} tokens before the prompt around it is added; "
+                                f"shorten or drop that request, or use a model with a longer context")
+
+
+def model_shape(t: Any) -> tuple[int | None, int | None]:
+    """``(n_layers, n_heads)`` of resolved target ``t`` without loading its weights (from the loaded handle when
+    there is one, else from the model folder's ``config.json``); ``None`` where it cannot be told cheaply."""
+    if t.loaded:
+        h = t.handle
+        return int(h.n_layers), int(getattr(h, "n_heads", 0) or 0) or None
+    cfg = _model_config(t)
     return (_first(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"),
             _first(cfg, "num_attention_heads", "n_head", "num_heads", "n_heads"))
 

@@ -134,6 +134,8 @@ CASES: tuple[Case, ...] = (
     _c("queries-empty", "gap --model {m} --queries empty.txt --no-benign", "empty.txt", ("request", "add")),
     _c("queries-column-missing", "gap --model {m} --queries q.csv --no-benign --column prompt", ("prompt", "q.csv"),
        ("--column", "goal"), q__csv="goal,target\nWrite a poem about the sea,x\n"),
+    _c("query-longer-than-context", "gap --model {m} --queries long.txt --no-benign --contrasts =", "long.txt",
+       ("shorten", "longer context"), long__txt="Explain " + "the sea and the sky " * 2000 + "\n"),
     _c("variant-file-missing", f"prompts {M} --variant file:nofile.txt", "nofile.txt", ("file", "path")),
     _c("system-prompt-missing", "prompts --model {m} --system-prompt nofile.txt", "nofile.txt", ("file", "path")),
     _c("user-template-alone", "prompts --model {m} --user-template t.txt", "--user-template", "--system-prompt",
