@@ -23,17 +23,20 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from interp_af import atomic
 from interp_af.errors import InterpAFError
 
-__all__ = ["MARKER", "Ownership", "owner", "is_owned", "claim_dir", "ensure_dir", "adopt_dir", "check_removable",
-           "remove_owned", "replace_owned", "check_name"]
+__all__ = ["MARKER", "LOCK", "Ownership", "owner", "is_owned", "claim_dir", "ensure_dir", "adopt_dir",
+           "check_removable", "remove_owned", "replace_owned", "check_name", "writer_lock"]
 
 MARKER = ".interp_af.json"
+LOCK = ".lock"
 FORMAT = "interp_af.owned"
 
 
@@ -299,3 +302,25 @@ def check_name(name: object, *, what: str = "run name") -> str:
         raise InterpAFError(f"{what} {name!r} has leading/trailing blanks or control characters; give a plain "
                             f"name {example}")
     return name
+
+
+@contextmanager
+def writer_lock(path: str | Path, *, what: str, hint: str = "wait for it to finish or choose another --out") -> Iterator[None]:
+    """One writer per owned folder ``path`` (e.g. a run folder): a second one is refused in one line instead of
+    both writing the same files. ``flock`` is released by the kernel when the holder dies, ``kill -9``
+    included, so a crash never leaves the folder locked; the lock file stays (it holds nothing)."""
+    import fcntl
+
+    p = Path(path)
+    try:
+        fh = open(p / LOCK, "a")
+    except OSError as err:
+        raise atomic.os_error(err, p / LOCK, "creating") from err
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InterpAFError(f"another {what} is writing to {p}; {hint}") from None
+        yield
+    finally:
+        fh.close()

@@ -69,13 +69,26 @@ def run_study(config: Any, out: str | Path, *, target: Any = None, progress: boo
               on_stage: Callable[[str, int, int], None] | None = None, config_file: str = "",
               inline: bool = False, allow_foreign: bool = False) -> StudyResult:
     """Run every stage of ``config`` into ``out``; write ``summary.json`` and ``report.html`` there.
-    ``inline``: a single-file report (plotly.js inside it) instead of one sharing ``plotly.min.js``."""
+    ``inline``: a single-file report (plotly.js inside it) instead of one sharing ``plotly.min.js``. A second
+    run into a folder that a running one holds is refused in one line (the folder's writer lock)."""
+    from interp_af import owned
     from interp_af.pipeline.config import resolve_defaults
-    from interp_af.report.page import write_page
-    from interp_af.report.summary import build_summary, verdict_rows
+    from interp_af.pipeline.runner import claim_run_dir
 
     config = resolve_defaults(config)
     run_dir = Path(out)
+    claim_run_dir(run_dir, allow_foreign=allow_foreign)
+    with owned.writer_lock(run_dir, what="run"):
+        return _run_locked(config, run_dir, target=target, progress=progress, on_stage=on_stage,
+                           config_file=config_file, inline=inline, allow_foreign=allow_foreign)
+
+
+def _run_locked(config: Any, run_dir: Path, *, target: Any, progress: bool,
+                on_stage: Callable[[str, int, int], None] | None, config_file: str, inline: bool,
+                allow_foreign: bool) -> StudyResult:
+    from interp_af.report.page import write_page
+    from interp_af.report.summary import build_summary, verdict_rows
+
     records = run_stages(config, run_dir, target=target, progress=progress, on_stage=on_stage,
                          write_figures=_write_stage_figures, allow_foreign=allow_foreign)
     summaries = {r.stage: r.summary for r in records}

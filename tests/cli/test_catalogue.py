@@ -150,3 +150,21 @@ def test_a_completed_command_writes_its_output_folder_and_nothing_else(fixtures,
     assert (d / "g" / "gap_study.json").is_file()
     o = cat.run_cli(args, d)  # the folder is interp_af's now: a rerun writes into it
     assert o.code == 0, o.err + o.error
+
+
+def test_a_second_run_into_a_running_runs_folder_is_refused(fixtures, tmp_path):
+    """The folder's writer lock is held by a running ``interp-af run`` (here: held by the test itself, which is
+    the same to flock): a second run into it is one line, exit 2, and touches nothing."""
+    from interp_af import owned
+
+    model, cap = fixtures
+    d = tmp_path / "work"
+    d.mkdir()
+    (d / "q.txt").write_text("Explain how photosynthesis works\nWrite a poem about the sea\n")
+    (d / "study.toml").write_text(cat.TOML_OK.replace("{m}", str(model)))
+    run_dir = owned.claim_dir(d / "r", what="run")
+    with owned.writer_lock(run_dir, what="run"):
+        before = cat.listing(d)
+        o = cat.run_cli(["run", "study.toml", "--out", "r"], d)
+        assert o.code == 2 and "another run is writing" in o.err and len(o.err.strip().splitlines()) == 1, o.err
+        assert cat.listing(d) == before
