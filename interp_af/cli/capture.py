@@ -31,11 +31,16 @@ def capture(out: Optional[Path] = typer.Option(None, "--out", help="Output folde
 
     from . import common
 
-    common.check_out(out)
+    def legacy(p: Path | None) -> bool:  # a capture written before folders carried a marker: the writer adopts it
+        return p is not None and (p / "manifest.json").is_file()
+
+    if not legacy(out):
+        common.check_out(out)
     t = common.target(model, setting)
     out = out or Path("captures") / f"{t.name}-{t.main}"
-    common.check_out(out)
     common.preflight(t, layers={"--layers": capture.layers}, positions={"--positions": capture.positions})
+    if not legacy(out):
+        common.claim_out(out, what="capture")
     common.loading(t)
     cap = run_capture(t, out, capture, overwrite=overwrite)
     common.console.print(f"{cap.n_rows} rows x {len(cap.layers)} layers x {len(cap.positions)} positions x "
