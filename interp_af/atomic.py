@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator
 from interp_af.errors import InterpAFError
 
 __all__ = ["write_chunks", "write_bytes", "write_text", "write_json", "write_safetensors", "atomic_path", "fsync_dir",
-           "os_error", "remove_stale_temps", "is_temp_name", "is_stale_temp", "temp_name"]
+           "os_error", "is_user_os_error", "remove_stale_temps", "is_temp_name", "is_stale_temp", "temp_name"]
 
 _TMP = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:-[0-9a-f]+)?$")
 
@@ -54,6 +54,11 @@ def os_error(err: OSError, path: str | Path, action: str = "writing") -> InterpA
     the fix). Callers ``raise os_error(err, path) from err`` so ``--debug`` still shows the original."""
     what, fix = _FIXES.get(err.errno or -1, (err.strerror or type(err).__name__, "check the path and try again"))
     return InterpAFError(f"cannot finish {action} {path}: {what}; {fix}")
+
+
+def is_user_os_error(err: OSError) -> bool:
+    """Is ``err`` one a user can fix (disk full, permissions, read-only disk, a bad path) rather than a bug?"""
+    return (err.errno or -1) in _FIXES
 
 
 def temp_name(path: Path) -> Path:

@@ -144,8 +144,7 @@ def _bug(err: BaseException) -> NoReturn:
 def run_app(typer_app: Any, argv: list[str] | None = None) -> NoReturn:
     """Run ``typer_app`` in non-standalone mode and end the process as the module docstring says."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--debug" in args[:1] or os.environ.get("INTERP_AF_DEBUG"):
-        set_debug(debug_requested() or "--debug" in args[:1])
+    set_debug(args[:1] == ["--debug"])  # the global option's callback sets it too; never left over from a last run
     classes = _click_classes()
     from interp_af import atomic
 
@@ -172,7 +171,7 @@ def run_app(typer_app: Any, argv: list[str] | None = None) -> NoReturn:
         elif isinstance(err, classes["ClickException"]):
             _err(f"error: {_one_line(err.format_message())}")
             raise SystemExit(EXIT_USAGE) from None
-        elif isinstance(err, OSError) and err.errno in atomic._FIXES and not debug_requested():
+        elif isinstance(err, OSError) and atomic.is_user_os_error(err) and not debug_requested():
             path = err.filename or "a file"
             _err(f"error: {_one_line(str(atomic.os_error(err, path)))}")
             raise SystemExit(EXIT_USAGE) from None
