@@ -227,7 +227,8 @@ EXPLANATIONS = {
     "gap": "There is a compliance gap to explain",
     "cue_direct": "The cue token acts directly on the answer (no reasoning about training)",
     "inferred_state": "An inferred \"in training\" state (policy combined with the cue) drives the gap",
-    "probe_transfer": "A linear \"in training\" representation, beyond the cue token",
+    "probe_transfer": "A linear \"in training\" representation beyond the cue token (an in_training probe "
+                      "trained under one policy carries over to the inverted one)",
     "direction": "A within-forward-pass direction carries the gap (causal, not just decodable)",
     "rated": "Being rated (not being trained) drives the gap",
 }

@@ -64,8 +64,9 @@ def model_path(name: str, root: Path | None = None) -> Path:
     return folder
 
 
-def register() -> None:
-    """Register one target per zoo model (what the entry point calls)."""
+def register(root: Path | None = None) -> None:
+    """Register one target per zoo model (what the entry point calls); ``root``: build (or find) the models
+    there instead of the cache (tests point it at a zoo they built)."""
     from interp_af.targets import Target, register_target
     from interp_af.zoo import NAMES, module
 
@@ -73,4 +74,4 @@ def register() -> None:
         doc = (module(name).__doc__ or name).strip().splitlines()[0]
         register_target(Target(
             name=PREFIX + name, description=f"zoo (ground truth known): {doc}",
-            model=lambda name=name: model_path(name), aliases=ALIASES.get(name, ())), overwrite=True)
+            model=lambda name=name: model_path(name, root), aliases=ALIASES.get(name, ())), overwrite=True)
