@@ -115,9 +115,11 @@ class GapStudy:
         index = json.loads((out / "gap_study.json").read_text())
         results = {v: {k: GapResult.load(out / v / k) for k in kinds} for v, kinds in index["variants"].items()}
         pairs = {v: {p: GapResult.load(out / v / "pairs" / p) for p in ps} for v, ps in index.get("pairs", {}).items()}
-        return cls(index["main"], results, index.get("roles", {}),
-                   {v: tuple(a) for v, a in index.get("trained", {}).items()},
-                   {v: tuple(a) for v, a in index.get("rated", {}).items()}, pairs)
+        trained = {v: tuple(a) for v, a in index.get("trained", {}).items()}
+        rated = {v: tuple(a) for v, a in index.get("rated", {}).items()}
+        if "trained" not in index:   # written before variants' arms were recorded: read their declarations now
+            trained, rated = _declared(results)
+        return cls(index["main"], results, index.get("roles", {}), trained, rated, pairs)
 
     def to_frame(self):
         """One row per (variant, kind, arm) plus gap rows: :meth:`GapResult.summary_frame` stacked."""
@@ -128,6 +130,21 @@ class GapStudy:
 
     def __str__(self) -> str:
         return "\n".join(f"{v} ({k}): {r}" for v, ks in self.results.items() for k, r in ks.items())
+
+
+def _declared(results: dict[str, Any]) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """The trained and rated arms each variant of ``results`` declares (registry lookup; unknown: none)."""
+    from interp_af.errors import InterpAFError
+    from interp_af.setting.prompts import get_variant, rated_arms, trained_arms
+
+    trained, rated = {}, {}
+    for v in results:
+        try:
+            var = get_variant(v)
+        except InterpAFError:
+            continue
+        trained[v], rated[v] = trained_arms(var), rated_arms(var)
+    return trained, rated
 
 
 def gap(target: Any, config: GapConfig | None = None, *, progress: bool = True) -> GapStudy:
