@@ -305,8 +305,8 @@ def _rated(gap: Any, mg: MainGap, config: VerdictConfig) -> Verdict:
     if v is None:
         return Verdict("rated", EXPLANATIONS["rated"], test, "not run in this study", "", NOT_TESTED)
     arms = list(gap.harmful(v).arms)
-    for ps in getattr(gap, "pairs", {}).get(v, {}):
-        arms += [a for a in ps.split("-") if a not in arms]
+    for g in getattr(gap, "pairs", {}).get(v, {}).values():
+        arms += [a for a in g.arms if a not in arms]
     trained, rated = set(gap.trained.get(v, ())), set(gap.rated.get(v, ()))
     tr = [a for a in arms if a in trained and a in rated]
     ro = [a for a in arms if a in rated and a not in trained]
