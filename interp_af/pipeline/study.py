@@ -92,3 +92,25 @@ def run_study(config: Any, out: str | Path, *, target: Any = None, progress: boo
     write_page(run_dir / "report.html", _header(config, run_dir, records, config_file or "(default study)"),
                summary["verdicts"], findings, sections, inline=inline)
     return StudyResult(run_dir, summary, tuple(records))
+
+
+def verdicts_of(run_dir: str | Path, verdicts: Any = None) -> list[dict[str, str]]:
+    """The verdict table of a finished run folder, re-read against ``verdicts`` (a
+    :class:`~interp_af.report.verdicts.VerdictConfig`; None = the defaults) from the stages' summaries in
+    their ``done.json``: no stage reruns, nothing is written."""
+    import json
+
+    from interp_af.errors import InterpAFError
+    from interp_af.pipeline.runner import DONE
+    from interp_af.report.verdicts import verdict_table
+    from interp_af.stages.base import stages
+
+    run = Path(run_dir)
+    summaries = {}
+    for name, spec in stages().items():
+        done = run / name / DONE
+        if done.is_file():
+            summaries[name] = spec.read_summary(json.loads(done.read_text()).get("summary", {}))
+    if not summaries:
+        raise InterpAFError(f"{run} holds no finished stage (no <stage>/{DONE}); pass a folder `interp-af run` wrote")
+    return verdict_table(summaries, verdicts)

@@ -151,3 +151,22 @@ def test_rated_only_reads_rating_not_training(full_runs):
     _, s = full_runs["rated-only"]
     row = next(r for r in s["verdicts"] if r["row"] == "rated")
     assert "plus - enterprise: +100 pts" in row["measured"] and "free - plus: +0 pts" in row["measured"]
+
+
+def test_interp_af_verdicts_rereads_a_run_against_other_thresholds(full_runs):
+    from typer.testing import CliRunner
+
+    from interp_af.cli import _typer_app as app
+
+    run_dir, summary = full_runs["direct-cue"]
+    r = CliRunner().invoke(app, ["verdicts", str(run_dir), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == summary["verdicts"]
+    # a 14-logit gap is below a 20-logit minimum effect: nothing left to explain, and no stage reran
+    r = CliRunner().invoke(app, ["verdicts", str(run_dir), "--json", "--min-gap-logit", "20"])
+    assert r.exit_code == 0, r.output
+    assert {row["verdict"] for row in json.loads(r.output)} == {"no gap to explain"}
+    from interp_af.errors import InterpAFError
+
+    r = CliRunner().invoke(app, ["verdicts", str(run_dir.parent / "nowhere")])
+    assert isinstance(r.exception, InterpAFError) and "holds no finished stage" in str(r.exception)
