@@ -11,7 +11,8 @@ same targets, sources, positions and patching path); a cell the screen ranked lo
 is known to miss cells where the metric is far from linear in the activation (the residual stream, MLP
 outputs). The Spearman correlation of estimate vs exact over the confirmed cells says how far the ranking held
 on the cells that were checked; it says nothing about cells that were never confirmed. Every result of the
-screen records both counts (``info["cells_confirmed"]``, ``info["cells_screened_only"]``).
+screen records both counts (``info["cells_confirmed"]``, ``info["cells_screened_only"]``), out of the cells at or
+after the first differing token (``info["cells_live"]``; earlier cells are exactly zero in both runs).
 """
 
 from __future__ import annotations
@@ -72,10 +73,11 @@ def confirm(model: Any, twins: Sequence[Twin], estimate: PatchResult, *, k: int 
     source_ld = torch.zeros(Q, dtype=torch.float64)
     rows, path = 0.0, ""
     first_live = len(estimate.columns)
+    live_cols: set[int] = set()   # columns with a position at or after the first difference in some query
     for q in tqdm(range(Q), desc=f"confirm {estimate.site} ({estimate.direction})", disable=not progress or Q < 2):
         f = next(i for i, (x, y) in enumerate(zip(targets[q], sources[q])) if x != y)
-        first_live = min(first_live, next((x for x, pos in enumerate(bins[q]) if any(p >= f for p in pos)),
-                                          first_live))
+        live_cols |= {x for x, pos in enumerate(bins[q]) if any(p >= f for p in pos)}
+        first_live = min(live_cols | {first_live})
         cells, slots = [], []
         for i, j, x in chosen:
             live = tuple(p for p in bins[q][x] if p >= f)  # earlier positions: identical in both runs
@@ -93,8 +95,11 @@ def confirm(model: Any, twins: Sequence[Twin], estimate: PatchResult, *, k: int 
     for i, j, x in chosen:
         computed[i, j, x] = True
     total = int(computed.numel())
+    # cells before the first differing token are exactly zero in both runs: neither screened nor patched
+    live = len(estimate.layers) * len(estimate.heads) * len(live_cols)
     info = {"mode": "screen", "screen_method": str(estimate.info.get("method", "atp")), "confirm_top": k,
-            "cells_total": total, "cells_confirmed": len(chosen), "cells_screened_only": total - len(chosen),
+            "cells_total": total, "cells_live": live, "cells_confirmed": len(chosen),
+            "cells_screened_only": live - len(chosen),
             "first_live_column": first_live, "path": path, "forward_rows": float(rows)}
     return PatchResult(site=estimate.site, direction=estimate.direction, clean_arm=estimate.clean_arm,
                        layers=estimate.layers, heads=estimate.heads, columns=estimate.columns,

@@ -84,8 +84,9 @@ class AttributionSummary:
 
 @dataclass(frozen=True)
 class CellCounts:
-    """How one grid was covered: ``cells`` in it, ``exact`` of them patched exactly, ``screened_only`` of them
-    estimated by attribution patching and never patched exactly."""
+    """How one grid was covered: ``cells`` in it at or after the first differing token (earlier cells are exactly
+    zero in both runs), ``exact`` of them patched exactly, ``screened_only`` of them estimated by attribution
+    patching and never patched exactly."""
 
     cells: int
     exact: int
@@ -240,12 +241,12 @@ def coverage(study: PatchStudy) -> dict[str, CellCounts]:
     """How each grid was covered: cells, cells patched exactly, cells only screened."""
     out = {}
     for (d, s), r in study.exact.items():
-        n = int(r.computed.numel())
         if study.mode == "screen":
-            k = int(r.computed.sum())
+            n, k = int(r.info.get("cells_live", r.computed.numel())), int(r.computed.sum())
             out[f"{d}/{s}"] = CellCounts(n, k, n - k)
-        else:
-            out[f"{d}/{s}"] = CellCounts(n, n, 0)   # skipped cells are exactly zero, not estimated
+        else:   # every cell at or after the first differing token was patched; earlier ones are exactly zero
+            n = int(r.computed.sum())
+            out[f"{d}/{s}"] = CellCounts(n, n, 0)
     return out
 
 
@@ -255,9 +256,10 @@ def swept_sentence(study: PatchStudy, cov: dict[str, CellCounts]) -> str:
     exact = sum(c.exact for c in cov.values())
     if study.mode != "screen":
         return (f"exact sweep: all {total} cells of {len(cov)} grids patched exactly on {study.n_queries} "
-                "twins (cells before the cue are exactly zero and were not run)")
+                "twins (cells before the first differing token are exactly zero and were not run)")
     per = sorted({c.exact for c in cov.values()})
-    return (f"screen: attribution patching (AtP) estimated all {total} cells of {len(cov)} grids on "
+    return (f"screen: attribution patching (AtP) estimated all {total} cells from the first differing token on, "
+            f"in {len(cov)} grids on "
             f"{study.n_queries} twins; the top {'/'.join(map(str, per))} per grid ({exact} cells) were patched "
             f"exactly and the other {total - exact} were only screened (estimated, never patched)")
 

@@ -32,7 +32,12 @@ def test_confirmed_cells_equal_the_exact_sweep(llama, site, by_position):
     chosen = top_cells(est, k)
     assert int(res.computed.sum()) == len(chosen) == min(k, est.computed.numel())
     assert res.info["cells_confirmed"] == len(chosen)
-    assert res.info["cells_screened_only"] == res.computed.numel() - len(chosen)
+    live_cols = {x for x in range(len(est.columns))
+                 if bool(sweep.computed[:, :, x].any())}           # the exact sweep ran these columns
+    assert res.info["cells_live"] == len(est.layers) * len(est.heads) * len(live_cols)
+    assert res.info["cells_screened_only"] == res.info["cells_live"] - len(chosen)
+    if by_position:
+        assert res.info["cells_live"] < res.computed.numel()   # the prompt before the cue is exactly zero
     for i, j, x in chosen:   # the exact sweep's per-query values, on exactly these cells
         torch.testing.assert_close(res.patched[:, i, j, x], sweep.patched[:, i, j, x], atol=1e-5, rtol=0)
     assert torch.isnan(res.patched[:, ~res.computed]).all()   # the rest was never patched
@@ -76,9 +81,9 @@ def test_screen_mode_summary_and_report_say_what_was_swept(tiny_models, setting,
     assert s.mode == "screen"
     for key, c in s.coverage.items():
         grid = study.exact[tuple(key.split("/"))]
-        assert c.cells == grid.computed.numel() and c.exact == 4 and c.screened_only == c.cells - 4
+        assert c.cells == grid.info["cells_live"] and c.exact == 4 and c.screened_only == c.cells - 4
     total = sum(c.cells for c in s.coverage.values())
-    assert f"all {total} cells" in s.swept and f"({4 * len(s.coverage)} cells) were patched exactly" in s.swept
+    assert f"all {total} cells from the first differing token on" in s.swept and f"({4 * len(s.coverage)} cells) were patched exactly" in s.swept
     assert f"other {total - 4 * len(s.coverage)} were only screened" in s.swept
     # the headline cell is one that was patched exactly, with the exact sweep's value
     top = s.top["denoise/resid_pre"]
@@ -109,5 +114,6 @@ def test_exact_mode_summary_says_everything_was_swept(tiny_models, setting):
     study = af.patch(t, af.PatchingConfig(sites=("head_out",), attribution=(), n_boot=20), progress=False)
     s = summarize(study)
     c = s.coverage["denoise/head_out"]
-    assert s.mode == "exact" and c.exact == c.cells and c.screened_only == 0
+    assert s.mode == "exact" and c.exact == c.cells == int(study.exact[("denoise", "head_out")].computed.sum())
+    assert c.screened_only == 0
     assert s.swept.startswith("exact sweep: all")
