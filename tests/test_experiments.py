@@ -203,3 +203,21 @@ def test_real_config_runs_on_a_scaled_down_model(name, stand_ins, tmp_path):
     assert [r.stage for r in result.records] == list(small.stages)
     for stage in small.stages:
         assert (tmp_path / "run" / stage / "done.json").is_file(), stage
+
+
+def test_smollm2_config_runs_on_a_scaled_down_llama(stand_ins, tmp_path):
+    """The SmolLM2 study (a Llama, on nnsight, patching screened) through every stage but the SAE (its SAE is
+    576 wide; tests/models/test_real_smollm2.py checks it against the real model) on a d64 stand-in."""
+    from interp_af.pipeline.study import run_study
+
+    cfg = load_config(EXPERIMENTS / "smollm2-135m-instruct.toml")
+    r = dataclasses.replace
+    small = shrink(cfg, stand_ins["llama"], all_sites=False)
+    small = r(small, model=r(small.model, backend="nnsight"), capture=r(small.capture, layers=(0, 1)),
+              patching=r(small.patching, mode=cfg.patching.mode, confirm_top=2))
+    run_study(small, tmp_path / "run")
+    done = json.loads((tmp_path / "run" / "patching" / "done.json").read_text())["summary"]
+    assert done["mode"] == "screen" and done["swept"].startswith("screen: attribution patching (AtP)")
+    assert all(c["exact"] == 2 and c["screened_only"] == c["cells"] - 2 for c in done["coverage"].values())
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["compliance"]["contrasts"]) == set(cfg.setting.contrasts)
