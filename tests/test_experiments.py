@@ -205,14 +205,16 @@ def test_real_config_runs_on_a_scaled_down_model(name, stand_ins, tmp_path):
         assert (tmp_path / "run" / stage / "done.json").is_file(), stage
 
 
-def test_smollm2_config_runs_on_a_scaled_down_llama(stand_ins, tmp_path):
-    """The SmolLM2 study (a Llama, on nnsight, patching screened) through every stage but the SAE (its SAE is
-    576 wide; tests/models/test_real_smollm2.py checks it against the real model) on a d64 stand-in."""
+@pytest.mark.parametrize("name,family", [("smollm2-135m-instruct.toml", "llama"), ("gemma-3-270m.toml", "gemma2")])
+def test_packaged_config_runs_on_a_scaled_down_model(name, family, stand_ins, tmp_path):
+    """The packaged-model studies (on nnsight, patching screened) through every stage but the SAE (SmolLM2's
+    is 576 wide, and tests/models/test_real_smollm2.py checks it against the real model; Gemma Scope 2 needs a
+    download) on a d64 stand-in of the same family (Gemma 2 for Gemma 3: the tiny builder has no Gemma 3)."""
     from interp_af.pipeline.study import run_study
 
-    cfg = load_config(EXPERIMENTS / "smollm2-135m-instruct.toml")
+    cfg = load_config(EXPERIMENTS / name)
     r = dataclasses.replace
-    small = shrink(cfg, stand_ins["llama"], all_sites=False)
+    small = shrink(cfg, stand_ins[family], all_sites=False)
     small = r(small, model=r(small.model, backend="nnsight"), capture=r(small.capture, layers=(0, 1)),
               patching=r(small.patching, mode=cfg.patching.mode, confirm_top=2))
     run_study(small, tmp_path / "run")
