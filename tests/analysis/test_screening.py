@@ -117,3 +117,11 @@ def test_exact_mode_summary_says_everything_was_swept(tiny_models, setting):
     assert s.mode == "exact" and c.exact == c.cells == int(study.exact[("denoise", "head_out")].computed.sum())
     assert c.screened_only == 0
     assert s.swept.startswith("exact sweep: all")
+
+
+def test_screen_keeps_only_the_heads_asked_for(tiny_models, setting):
+    t = af.resolve(str(tiny_models["llama"]), **setting)
+    study = af.patch(t, af.PatchingConfig(mode="screen", sites=("head_out",), heads=(1, 3), confirm_top=2,
+                                          attribution=(), n_boot=20), progress=False)
+    est, res = study.screened[("denoise", "head_out")], study.exact[("denoise", "head_out")]
+    assert est.heads == res.heads == (1, 3) and est.patched.shape[2] == 2 and int(res.computed.sum()) == 2
