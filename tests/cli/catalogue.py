@@ -146,6 +146,8 @@ CASES: tuple[Case, ...] = (
     _c("steer-direction-file-missing", f"steer {M} --direction-file nodir.npy", "nodir.npy", ("file", "path")),
     _c("sae-info-missing", "sae info ./no-sae-folder", "no-sae-folder", ("folder", "release")),
     _c("sae-run-missing", f"sae run {M} --sae ./no-sae-folder", "no-sae-folder", ("folder", "release")),
+    _c("verdicts-not-a-run", "verdicts ./no-run", "no-run", ("interp-af run", "pass")),
+    _c("verdicts-missing-argument", "verdicts", "run", USAGE_FIX),
     _c("organism-eval-missing", "organism eval --model ./no-organism", "no-organism", ("folder", "organism")),
     # --- output folders: files, foreign folders, unwritable places ----------------------------------------------
     _c("gap-out-file", f"gap {M} --out file.txt", "file.txt", ("folder", "choose")),
