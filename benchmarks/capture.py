@@ -76,8 +76,9 @@ def _corpus() -> list[str]:
     return [(c.system + "\n" + c.user) for q in qs for c in (v.conversation(q, "free"), v.conversation(q, "paid"))]
 
 
-def build_models(big: str, dtype: str = "float32", device: str = "cpu") -> dict[str, tuple[Path, str]]:
-    """{label: (model dir, variant)}: the organism (or a tiny Llama stand-in) and the big random-init model."""
+def build_models(big: str, dtype: str = "float32", device: str = "cpu", only: str = "") -> dict[str, tuple[Path, str]]:
+    """{label: (model dir, variant)}: the organism (or a tiny Llama stand-in) and the big random-init model
+    (``only``: just the models whose label contains it; the others are not built either)."""
     import transformers as tf
 
     from interp_af.testing.tiny import TinySpec, build_tiny_model, model_config, train_tokenizer
@@ -86,13 +87,19 @@ def build_models(big: str, dtype: str = "float32", device: str = "cpu") -> dict[
     try:
         from interp_af.organism import organism_path
 
+        if only and only not in "organism":
+            raise LookupError("not wanted")
         out["organism"] = (organism_path(), "organism")
+    except LookupError:
+        pass
     except Exception:  # noqa: BLE001 - not built yet: a tiny Llama of organism size stands in
         d = CACHE / "bench-tiny-d256-l6"
         if not (d / "config.json").exists():
             build_tiny_model(d, TinySpec(arch="llama", d_model=256, n_layers=6, n_heads=8, n_kv_heads=4,
                                          vocab_size=8000), corpus=_corpus())
         out["tiny-llama-d256-l6 (organism not built)"] = (d, "default")
+    if only and only not in big:
+        return out
     d_model, n_layers, n_heads, n_kv, d_mlp, vocab = BIG[big]
     d = CACHE / f"bench-{big}-{dtype}"
     if not (d / "config.json").exists():
@@ -274,7 +281,7 @@ def main() -> None:
     print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}", flush=True)
     t0 = time.perf_counter()
     loadavg = LoadAverage()
-    models = build_models(args.big, args.dtype, args.device)
+    models = build_models(args.big, args.dtype, args.device, args.only)
     tmp = Path(tempfile.mkdtemp(prefix="iaf-capbench-"))
     try:
         for label, (d, variant) in models.items():

@@ -12,6 +12,11 @@ Why each piece. The benchmarks run on a CPU machine shared with other jobs, so:
   "how much more work" on a loaded machine (wall time is printed too; on an idle machine both agree). Caveat:
   threads that spin while waiting for a core also burn CPU time, so for very short calls (milliseconds, where
   thread start-up and spinning dominate) neither clock is reliable: time larger units of work instead;
+- **one intra-op thread** for CPU figures taken on a loaded machine (:func:`set_threads`): torch's thread pool
+  (one thread per core) waits at every parallel op until all its threads have run; when other jobs hold the
+  cores, each op waits for a scheduler slice, and a small op (a 98-token forward of a d_model-256 model) slows
+  down 10-30x at random (measured: a forward took 118-148 ms on one thread and 1.25-3.8 s median on two, at load
+  7 on 2 cores). One thread never waits for another, so its CPU time is the work itself;
 - **the load average** at start and end (``load_average: start X end Y``), so a figure taken on a loaded machine
   says so.
 
@@ -125,6 +130,15 @@ class LoadAverage:
 
     def line(self) -> str:
         return f"load_average: start {self.start:.2f} end {_load1():.2f} ({os.cpu_count()} CPUs)"
+
+
+def set_threads(n: int | None) -> str:
+    """Set torch's intra-op threads (None/0: leave the default); -> a note for the benchmark's header."""
+    import torch
+
+    if n:
+        torch.set_num_threads(n)
+    return f"{torch.get_num_threads()} torch thread(s)"
 
 
 def _load1() -> float:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from harness import LoadAverage, interleave, median_seconds, ratio_line, timed  # noqa: E402
+from harness import LoadAverage, interleave, median_seconds, ratio_line, set_threads, timed  # noqa: E402
 
 from interp_af.setting.types import Conversation, Query  # noqa: E402
 
@@ -68,8 +68,11 @@ def main() -> None:
     ap.add_argument("--skip-tl", action="store_true", help="skip TL's per-cell helper (slow on big models)")
     ap.add_argument("--reps", type=int, default=5, help="interleaved forward/AtP repetitions (median ratio)")
     ap.add_argument("--tiny", action="store_true", help="a 2-layer d_model 64 model (smoke test of the script)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: robust on a shared machine, "
+                    "see benchmarks/harness.py; 0: torch's default)")
     args = ap.parse_args()
     loadavg = LoadAverage()
+    set_threads(args.threads if args.device == "cpu" else 0)
 
     from interp_af.analysis.attribution import attribute
     from interp_af.analysis.patching import patch_twins

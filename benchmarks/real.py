@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from harness import (LoadAverage, interleave, median_seconds, ratio_line, reset_peak_rss,  # noqa: E402
-                     status_bytes, timed)
+                     set_threads, status_bytes, timed)
 
 ROOT = Path(__file__).resolve().parents[1]
 ADVBENCH = ROOT.parent / "shared" / "data" / "advbench_harmful_behaviors.csv"
@@ -255,6 +255,7 @@ def part_scaling(args) -> None:
     res = {}
     for label, (q, system) in sizes.items():
         cmd = [sys.executable, __file__, "--scale-child", "--model", args.model, "--scale-queries", str(q),
+               "--threads", str(args.threads),
                "--batch-size", str(args.batch_size), "--system-prompt", system]
         p = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if p.returncode != 0:
@@ -311,9 +312,12 @@ def main() -> None:
     ap.add_argument("--system-prompt", default="", help="xK (the default clauses K times) or a file placed before them")
     ap.add_argument("--study", nargs="?", const=str(ROOT / "experiments" / f"{TARGET}.toml"), default=None,
                     help="also run the real-model study cold (default config: experiments/<target>.toml)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: robust on a shared machine, "
+                    "see benchmarks/harness.py; 0: torch's default)")
     ap.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--scale-queries", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    threads = set_threads(args.threads)
     if args.scale_child:
         scale_child(args)
         return
@@ -321,28 +325,29 @@ def main() -> None:
     from interp_af.models.metric import decision_tokens
 
     loadavg = LoadAverage()
-    print(f"# machine: {platform.node()} {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads), float32 on cpu; no GPU lent")
+    print(f"# machine: {platform.node()} {os.cpu_count()} CPUs, torch {torch.__version__} ({threads}), float32 on "
+          "cpu; no GPU lent")
     print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}", flush=True)
     t0 = time.perf_counter()
     parts = set(args.parts.split(","))
-    h = load_model(args.model)                      # the default backend, as a user gets it
-    nn = load_model(args.model, backend="nnsight")  # its .hf_model is the plain transformers model
-    twins = twins_for(h.tokenizer, args.queries, args.system_prompt)
-    prompts = prompts_of(twins)
-    dt = decision_tokens(h.tokenizer)
-    print(f"# model {args.model}: {h.n_layers} layers, d_model {h.d_model}, vocab {len(h.tokenizer)}; default backend "
-          f"{h.backend} (route {getattr(h, 'route', '-')}); {len(twins)} queries x 2 arms", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="iaf-real-"))
     try:
-        if "forward" in parts:
-            part_forward(args, h, nn, prompts, dt, tmp)
-        del nn
-        if "patch" in parts:
-            part_patch(args, h, twins, dt)
-        if "atp" in parts:
-            part_atp(args, h, twins, dt)
-        del h
+        if parts & {"forward", "patch", "atp"}:
+            h = load_model(args.model)                      # the default backend, as a user gets it
+            twins = twins_for(h.tokenizer, args.queries, args.system_prompt)
+            dt = decision_tokens(h.tokenizer)
+            print(f"# model {args.model}: {h.n_layers} layers, d_model {h.d_model}, vocab {len(h.tokenizer)}; "
+                  f"default backend {h.backend} (route {getattr(h, 'route', '-')}); {len(twins)} queries x 2 arms",
+                  flush=True)
+            if "forward" in parts:
+                nn = load_model(args.model, backend="nnsight")  # its .hf_model is the plain transformers model
+                part_forward(args, h, nn, prompts_of(twins), dt, tmp)
+                del nn
+            if "patch" in parts:
+                part_patch(args, h, twins, dt)
+            if "atp" in parts:
+                part_atp(args, h, twins, dt)
+            del h
         if "scaling" in parts:
             part_scaling(args)
         if args.study is not None:
