@@ -226,10 +226,13 @@ class TLHandle(BaseHandle):
         layers = sorted({c.layer for c in cells})
         site_names = {tl_hook_name(site, L) for L in layers}
         start_names = {_start_name(site, L) for L in layers}
-        logits_t, cache_t = m.run_with_cache(tgt, names_filter=lambda n: n in site_names | start_names)
-        logits_s, cache_s = m.run_with_cache(src, names_filter=lambda n: n in site_names)
-        ld_t = float(logit_diff(logits_t[:, -1], dt)[0])
-        ld_s = float(logit_diff(logits_s[:, -1], dt)[0])
+        # the two reference runs stop after the last block and unembed the last position only: TL's default
+        # would unembed every position (T x vocab, about half a forward pass at a 49k vocabulary)
+        resid_t, cache_t = m.run_with_cache(tgt, names_filter=lambda n: n in site_names | start_names,
+                                            stop_at_layer=self.n_layers)
+        resid_s, cache_s = m.run_with_cache(src, names_filter=lambda n: n in site_names, stop_at_layer=self.n_layers)
+        ld_t = float(logit_diff(self._last_logits(resid_t), dt)[0])
+        ld_s = float(logit_diff(self._last_logits(resid_s), dt)[0])
         rows = 2.0
         if not cells:
             return PatchRun(torch.zeros(0, dtype=torch.float64), ld_t, ld_s, rows, "tl-prefix-cache")
