@@ -67,7 +67,8 @@ def test_real_benchmark_prints_every_line(tmp_path):
                "--patch-layers", "2", "--patch-positions", "2", "--exact-layers", "1", "--long-system", "x2",
                "--study", str(tmp_path / "absent.toml"))
     got = _lines(out, ["gap_over_forward", "default_backend_over_hf", "nnsight_over_hf", "capture_over_forward",
-                       "capture_rss_ratio_10x", "patch_speedup", "patch_max_abs_diff", "atp_forward_equivalents",
+                       "capture_rss_ratio_10x", "patch_speedup", "patch_speedup_per_cell", "patch_max_abs_diff",
+                       "atp_forward_equivalents",
                        "atp_spearman_head_out", "atp_spearman_resid_pre", "atp_spearman_mlp_out"])
     assert got["patch_max_abs_diff"] < 1e-4   # the same cells through TL's helper and the toolkit's sweep
     assert "study_minutes: not measured" in out
