@@ -260,18 +260,21 @@ def scale_child(args) -> None:
 
 def part_scaling(args) -> None:
     n, long = args.scale_n, args.long_system
+    # every size fills its batches (at most 2n prompts each), so that memory against the prompt count is not
+    # memory against the batch width (half a batch at 1x, full ones at 10x read 1.27 instead of 1.03)
+    batch = min(args.batch_size, 2 * n)
     sizes = {"1x": (n, ""), "10x prompts": (10 * n, ""), f"~{long[1:]}x length": (n, long)}
     res = {}
     for label, (q, system) in sizes.items():
         cmd = [sys.executable, __file__, "--scale-child", "--model", args.model, "--scale-queries", str(q),
                "--threads", str(args.threads),
-               "--batch-size", str(args.batch_size), "--system-prompt", system]
+               "--batch-size", str(batch), "--system-prompt", system]
         p = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if p.returncode != 0:
             raise RuntimeError(p.stderr[-3000:])
         res[label] = json.loads(p.stdout.strip().splitlines()[-1])
     mib = 2 ** 20
-    print(f"# scaling (batch {args.batch_size}; peak RSS of the phase, whole process; time in cpu s / wall s):")
+    print(f"# scaling (batch {batch}; peak RSS of the phase, whole process; time in cpu s / wall s):")
     print("# | size | prompts | tokens/prompt | capture cpu s | capture wall s | capture peak MiB | gap cpu s | "
           "gap wall s | gap peak MiB |")
     for label, r in res.items():
