@@ -44,11 +44,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from harness import Clock, LoadAverage, interleave, ratio_line, reset_peak_rss, status_bytes  # noqa: E402
+
 ADVBENCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "advbench_harmful_behaviors.csv"
 POSITIONS = ("cue", "end_system", "end_user", "decision")
 CACHE = Path(os.environ.get("INTERP_AF_BENCH_CACHE", Path.home() / ".cache" / "interp_af" / "bench"))
 BIG = {  # shape name -> (d_model, n_layers, n_heads, n_kv_heads, d_mlp, vocab)
     "llama-100m": (768, 12, 12, 4, 1536, 32000),
+    "llama-tiny": (64, 2, 4, 2, 128, 8000),   # a smoke size (tests/test_benchmarks.py)
     "llama3-8b": (4096, 32, 32, 8, 14336, 128256),
 }
 
@@ -73,8 +76,9 @@ def _corpus() -> list[str]:
     return [(c.system + "\n" + c.user) for q in qs for c in (v.conversation(q, "free"), v.conversation(q, "paid"))]
 
 
-def build_models(big: str, dtype: str = "float32", device: str = "cpu") -> dict[str, tuple[Path, str]]:
-    """{label: (model dir, variant)}: the organism (or a tiny Llama stand-in) and the big random-init model."""
+def build_models(big: str, dtype: str = "float32", device: str = "cpu", only: str = "") -> dict[str, tuple[Path, str]]:
+    """{label: (model dir, variant)}: the organism (or a tiny Llama stand-in) and the big random-init model
+    (``only``: just the models whose label contains it; the others are not built either)."""
     import transformers as tf
 
     from interp_af.testing.tiny import TinySpec, build_tiny_model, model_config, train_tokenizer
@@ -83,13 +87,19 @@ def build_models(big: str, dtype: str = "float32", device: str = "cpu") -> dict[
     try:
         from interp_af.organism import organism_path
 
+        if only and only not in "organism":
+            raise LookupError("not wanted")
         out["organism"] = (organism_path(), "organism")
+    except LookupError:
+        pass
     except Exception:  # noqa: BLE001 - not built yet: a tiny Llama of organism size stands in
         d = CACHE / "bench-tiny-d256-l6"
         if not (d / "config.json").exists():
             build_tiny_model(d, TinySpec(arch="llama", d_model=256, n_layers=6, n_heads=8, n_kv_heads=4,
                                          vocab_size=8000), corpus=_corpus())
         out["tiny-llama-d256-l6 (organism not built)"] = (d, "default")
+    if only and only not in big:
+        return out
     d_model, n_layers, n_heads, n_kv, d_mlp, vocab = BIG[big]
     d = CACHE / f"bench-{big}-{dtype}"
     if not (d / "config.json").exists():
@@ -125,18 +135,6 @@ def load(model_dir: Path, variant: str, n_prompts: int, args, backend: str = "tl
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-
-
-class Clock:
-    """Wall time and process CPU time (all threads) of a block; CPU time is the steadier figure on a shared
-    machine, where other jobs stretch wall time at random."""
-
-    def __enter__(self) -> "Clock":
-        self.w0, self.c0 = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall, self.cpu = time.perf_counter() - self.w0, time.process_time() - self.c0
 
 
 @torch.no_grad()
@@ -186,25 +184,14 @@ def naive(handle, prompts, device: str) -> Clock:
     return c
 
 
-def _status(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def rss_child(args) -> None:
     """Subprocess body: load, reset the RSS high-water mark, capture, report peak RSS of the capture phase."""
     handle, prompts = load(Path(args.model), args.variant, args.n, args)
     gc.collect()
-    base = _status("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
-        reset = True
-    except OSError:
-        reset = False
+    base = status_bytes("VmRSS")
+    reset = reset_peak_rss()
     run_capture(handle, prompts, Path(args.out), args.batch_size, args.device)
-    print(json.dumps({"peak": _status("VmHWM"), "base": base, "reset": reset, "n": len(prompts)}))
+    print(json.dumps({"peak": status_bytes("VmHWM"), "base": base, "reset": reset, "n": len(prompts)}))
 
 
 def rss_of(model_dir: Path, variant: str, n: int, out: Path, args) -> dict:
@@ -225,14 +212,14 @@ def bench_model(label: str, model_dir: Path, variant: str, args, tmp: Path) -> d
           f"{handle.n_layers} layers, d_model {handle.d_model}, {n} prompts x {tokens / n:.0f} tokens, "
           f"batch {args.batch_size}", flush=True)
     plain_forward(handle, prompts_n[: args.batch_size], args.batch_size, args.device)  # warm-up
-    fw, cp = [], []
-    for r in range(args.reps):  # interleaved pairs: other jobs on a shared machine hit both alike
-        fw.append(plain_forward(handle, prompts_n, args.batch_size, args.device))
-        cp.append(run_capture(handle, prompts_n, tmp / f"cap-{r}", args.batch_size, args.device))
+    reps = iter(range(10**6))
+    # interleaved A B A B: other jobs on a shared machine hit both sides alike
+    t = interleave({"forward": lambda: plain_forward(handle, prompts_n, args.batch_size, args.device),
+                    "capture": lambda: run_capture(handle, prompts_n, tmp / f"cap-{next(reps)}", args.batch_size,
+                                                   args.device)}, args.reps, warmup=0)
+    fw, cp = t["forward"], t["capture"]
     nv = naive(handle, prompts_n, args.device)
-    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
-    ratio_wall = med([c.wall / f.wall for f, c in zip(fw, cp)])
-    ratio_cpu = med([c.cpu / f.cpu for f, c in zip(fw, cp)])
+    cap_line = ratio_line("capture_over_forward", cp, fw, clock="wall")
     res = {"forward": min(fw, key=lambda c: c.wall), "capture": min(cp, key=lambda c: c.wall), "naive": nv}
     del handle
     gc.collect()
@@ -240,12 +227,13 @@ def bench_model(label: str, model_dir: Path, variant: str, args, tmp: Path) -> d
     if args.nnsight:  # the same capture through the nnsight backend (plain transformers numerics and kernels)
         nh, _ = load(model_dir, variant, n, args, backend="nnsight")
         plain_forward(nh, prompts_n[: args.batch_size], args.batch_size, args.device)
-        nfw, ncp = [], []
-        for r in range(args.reps):
-            nfw.append(plain_forward(nh, prompts_n, args.batch_size, args.device))
-            ncp.append(run_capture(nh, prompts_n, tmp / f"ncap-{r}", args.batch_size, args.device))
+        nreps = iter(range(10**6))
+        nt = interleave({"forward": lambda: plain_forward(nh, prompts_n, args.batch_size, args.device),
+                         "capture": lambda: run_capture(nh, prompts_n, tmp / f"ncap-{next(nreps)}", args.batch_size,
+                                                        args.device)}, args.reps, warmup=0)
+        nfw, ncp = nt["forward"], nt["capture"]
         nbest = min(ncp, key=lambda c: c.wall)
-        nn_line = (f"  nnsight backend: capture/forward {med([c.wall / f.wall for f, c in zip(nfw, ncp)]):.3f}, "
+        nn_line = (f"  nnsight backend: capture/forward {ratio_line('', ncp, nfw, 'wall')[2:]}, "
                    f"run_with_cache (TL) / capture {nv.wall / nbest.wall:.2f} (cpu time "
                    f"{nv.cpu / nbest.cpu:.2f}); forward {tokens / min(f.wall for f in nfw):,.0f} tok/s, capture "
                    f"{tokens / nbest.wall:,.0f} tok/s")
@@ -254,14 +242,13 @@ def bench_model(label: str, model_dir: Path, variant: str, args, tmp: Path) -> d
     small = rss_of(model_dir, variant, n, tmp / "rss-n", args)
     large = rss_of(model_dir, variant, 10 * n, tmp / "rss-10n", args)
     f, c = res["forward"], res["capture"]
-    print(f"capture_over_forward: {ratio_wall:.3f}")
+    print(cap_line)
     print(f"capture_speedup_vs_run_with_cache: {nv.wall / c.wall:.2f}")
     print(f"capture_rss_ratio_10x: {large['peak'] / small['peak']:.3f}")
     print(f"  wall: forward {f.wall:.2f} s ({tokens / f.wall:,.0f} tok/s), capture {c.wall:.2f} s "
           f"({tokens / c.wall:,.0f} tok/s), run_with_cache per prompt {nv.wall:.2f} s")
     print(f"  capture/forward per pair (wall): {', '.join(f'{b.wall / a.wall:.3f}' for a, b in zip(fw, cp))}")
-    print(f"  cpu time (steadier on a shared machine): capture/forward {ratio_cpu:.3f}, "
-          f"run_with_cache/capture {nv.cpu / c.cpu:.2f}")
+    print(f"  cpu time (steadier on a shared machine): run_with_cache/capture {nv.cpu / c.cpu:.2f}")
     print(f"  peak RSS {small['peak'] / 2**20:.0f} MiB for {n} prompts vs {large['peak'] / 2**20:.0f} MiB for "
           f"{10 * n}; growth during the capture {(small['peak'] - small['base']) / 2**20:.0f} vs "
           f"{(large['peak'] - large['base']) / 2**20:.0f} MiB", flush=True)
@@ -293,7 +280,8 @@ def main() -> None:
           + (f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""))
     print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}", flush=True)
     t0 = time.perf_counter()
-    models = build_models(args.big, args.dtype, args.device)
+    loadavg = LoadAverage()
+    models = build_models(args.big, args.dtype, args.device, args.only)
     tmp = Path(tempfile.mkdtemp(prefix="iaf-capbench-"))
     try:
         for label, (d, variant) in models.items():
@@ -302,6 +290,7 @@ def main() -> None:
             bench_model(label, d, variant, args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print(loadavg.line())
     print(f"# total {time.perf_counter() - t0:.0f} s")
 
 

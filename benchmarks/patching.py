@@ -22,7 +22,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 for _v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
@@ -31,6 +30,8 @@ for _v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+
+from harness import LoadAverage, interleave, median_seconds, ratio_line, set_threads, timed  # noqa: E402
 
 from interp_af.setting.types import Conversation, Query  # noqa: E402
 
@@ -65,7 +66,13 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--skip-tl", action="store_true", help="skip TL's per-cell helper (slow on big models)")
+    ap.add_argument("--reps", type=int, default=5, help="interleaved forward/AtP repetitions (median ratio)")
+    ap.add_argument("--tiny", action="store_true", help="a 2-layer d_model 64 model (smoke test of the script)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: robust on a shared machine, "
+                    "see benchmarks/harness.py; 0: torch's default)")
     args = ap.parse_args()
+    loadavg = LoadAverage()
+    set_threads(args.threads if args.device == "cpu" else 0)
 
     from interp_af.analysis.attribution import attribute
     from interp_af.analysis.patching import patch_twins
@@ -81,8 +88,9 @@ def main() -> None:
 
         path, variant, query = organism_path(), "organism", organism_queries(n=1)[0]
     else:
-        spec = (TinySpec(arch="llama", d_model=256, n_layers=6, n_heads=8, n_kv_heads=4) if args.preset == "cpu"
-                else None)
+        spec = (TinySpec(arch="llama", d_model=64 if args.tiny else 256, n_layers=2 if args.tiny else 6,
+                         n_heads=4 if args.tiny else 8, n_kv_heads=2 if args.tiny else 4)
+                if args.preset == "cpu" else None)
         if spec is None:  # Llama-3.1-8B shape, random init, vocab of the tiny tokenizer
             import transformers as tf
 
@@ -117,29 +125,13 @@ def main() -> None:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    def best_of(fn, reps: int) -> float:
-        """Minimum wall time of ``reps`` runs: the least contended one (the CPU is shared)."""
-        times = []
-        for _ in range(reps):
-            sync()
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    # one plain forward pass (the unit of cost)
+    # one plain forward pass (the unit of cost); timed below, interleaved with AtP
     with torch.no_grad():
         m(corrupt)
-        t_fwd = best_of(lambda: m(corrupt), 7)
-    print(f"forward_s: {t_fwd:.4f}  forward_tokens_per_s: {T / t_fwd:.0f}")
 
     # exact sweep, ours
-    sync()
-    t0 = time.perf_counter()
-    ours = patch_twins(h, [tw], site="resid_pre", progress=False)
-    sync()
-    t_ours = time.perf_counter() - t0
+    ours = patch_twins(h, [tw], site="resid_pre", progress=False)   # warm-up (and the result compared below)
+    t_ours = timed(lambda: patch_twins(h, [tw], site="resid_pre", progress=False), sync).wall
     cells = ours.info["cells_total"]
     print(f"ours_s: {t_ours:.2f}  cells: {cells}  computed: {ours.info['cells_computed']}  "
           f"patch_tokens_per_s: {cells * T / t_ours:.0f} (cell-equivalent tokens)")
@@ -158,36 +150,54 @@ def main() -> None:
         import transformer_lens.patching as tlp
 
         tlp.tqdm = lambda x, **k: x  # silence TL's per-cell progress bar
-        sync()
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            ref = patching.get_act_patch_resid_pre(m, corrupt, cache, metric)
-        sync()
-        t_tl = time.perf_counter() - t0
+        res_tl: dict = {}
+
+        def tl_sweep() -> None:
+            with torch.no_grad():
+                res_tl["ref"] = patching.get_act_patch_resid_pre(m, corrupt, cache, metric)
+
+        # one interleaved pair (ours, TL): the TL sweep is one pass per cell, too slow to repeat
+        pair = interleave({"ours": lambda: patch_twins(h, [tw], site="resid_pre", progress=False),
+                           "tl": tl_sweep}, 1, warmup=0, sync=sync)
+        ref = res_tl["ref"]
+        t_ours, t_tl = pair["ours"][0].wall, pair["tl"][0].wall
         diff = float((ours.effect()[:, 0, :].cpu() - ref.double().cpu()).abs().max())
         print(f"tl_s: {t_tl:.2f}  tl_ms_per_cell: {1000 * t_tl / cells:.1f}")
-        print(f"patch_speedup: {t_tl / t_ours:.1f}")
+        print(ratio_line("patch_speedup", pair["tl"], pair["ours"], clock="cpu", digits=1))
         print(f"patch_max_abs_diff: {diff:.2e}")
 
     # exact grids for the attribution comparison
+    res_ig: dict = {}
     heads = patch_twins(h, [tw], site="head_out", progress=False)
     mlp = patch_twins(h, [tw], site="mlp_out", by_position=True, progress=False)
     exact = {"heads": heads, "resid": ours, "mlp": mlp}
     site_of = {"heads": "head_out", "resid": "resid_pre", "mlp": "mlp_out"}
     sites = tuple(site_of.values())
     atp = attribute(h, [tw], sites=sites, method="atp", progress=False)
-    t_atp = best_of(lambda: attribute(h, [tw], sites=sites, method="atp", progress=False), 3)
-    print(f"atp_s: {t_atp:.3f}")
-    print(f"atp_forward_equivalents: {t_atp / t_fwd:.1f}")
-    t0 = time.perf_counter()
-    ig = attribute(h, [tw], sites=sites, method="ig", steps=10, progress=False)
-    sync()
-    t_ig = time.perf_counter() - t0
+
+    def fwd() -> None:
+        with torch.no_grad():
+            m(corrupt)
+
+    # A B A B with the same number of each, median of the pairs, process CPU time: on a shared machine a
+    # best-of-7 forward against a best-of-3 AtP (what this printed before) compared a lucky quiet moment of one
+    # side with an unlucky one of the other
+    t = interleave({"forward": fwd, "atp": lambda: attribute(h, [tw], sites=sites, method="atp", progress=False)},
+                   args.reps, sync=sync)
+    t_fwd = median_seconds(t["forward"], "wall")
+    print(f"forward_s: {t_fwd:.4f}  forward_tokens_per_s: {T / t_fwd:.0f}  (median wall of {args.reps})")
+    print(f"atp_s: {median_seconds(t['atp'], 'wall'):.3f}")
+    print(ratio_line("atp_forward_equivalents", t["atp"], t["forward"], clock="cpu", digits=1))
+    ig_t = timed(lambda: res_ig.update(ig=attribute(h, [tw], sites=sites, method="ig", steps=10, progress=False)),
+                 sync)
+    ig = res_ig["ig"]
+    t_ig = ig_t.wall
     print(f"ig_s: {t_ig:.2f}  ig_forward_equivalents: {t_ig / t_fwd:.1f}")
     for name, res in (("atp", atp), ("ig", ig)):
         for kind, ex in exact.items():
             est = res[site_of[kind]]
             print(f"{name}_spearman_{kind}: {_spearman(est.effect(), ex.effect(), ex.computed):.3f}")
+    print(loadavg.line())
     tmp.cleanup()
 
 

@@ -92,13 +92,17 @@ def score_logit_diff(handle: Any, prompts: Sequence[Sequence[int]], dt: Decision
     from interp_af.checks import positive_int
 
     positive_int(batch_size, "batch_size")
-    out = []
+    # longest first, so that a batch holds prompts of similar length (less padding computed for nothing); the
+    # values come back in the caller's order. Ties keep their order: the batching is a function of the lengths.
+    order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), i))
+    out = torch.zeros(len(prompts))
     chunks = _chunks(len(prompts), batch_size)
     for idx in _progress(chunks, len(chunks), "logit diff", progress):
-        batch = handle.collate([metric_inputs(prompts[i], dt) for i in idx])
+        rows = [order[i] for i in idx]
+        batch = handle.collate([metric_inputs(prompts[i], dt) for i in rows])
         logits = handle.forward(batch).logits
-        out.append(logit_diff(logits, dt).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+        out[torch.tensor(rows)] = logit_diff(logits, dt).float().cpu()
+    return out
 
 
 def completion_logprob(handle: Any, prompts: Sequence[Sequence[int]], completion: Sequence[int], *,

@@ -226,26 +226,37 @@ class TLHandle(BaseHandle):
         layers = sorted({c.layer for c in cells})
         site_names = {tl_hook_name(site, L) for L in layers}
         start_names = {_start_name(site, L) for L in layers}
-        logits_t, cache_t = m.run_with_cache(tgt, names_filter=lambda n: n in site_names | start_names)
-        logits_s, cache_s = m.run_with_cache(src, names_filter=lambda n: n in site_names)
-        ld_t = float(logit_diff(logits_t[:, -1], dt)[0])
-        ld_s = float(logit_diff(logits_s[:, -1], dt)[0])
-        rows = 2.0
-        if not cells:
-            return PatchRun(torch.zeros(0, dtype=torch.float64), ld_t, ld_s, rows, "tl-prefix-cache")
         kv = None
-        if f > 0:  # keys/values of the untouched prefix, computed once for every row
+        if cells and 0 < f < T:  # keys/values of the untouched prefix, computed once for every run below
             kv = TransformerLensKeyValueCache.init_cache(m.cfg, dev, 1)
             m(tgt[:, :f], past_kv_cache=kv, return_type=None)
             kv.freeze()
+
+        def reference(ids: Tensor, names: set[str]) -> tuple[Tensor, Any]:
+            """An unpatched run; with the prefix cached, of the suffix only (the prefix is the same in both
+            prompts). It stops after the last block and unembeds the last position only: TL's default would
+            unembed every position (T x vocab, about half a forward pass at a 49k vocabulary)."""
+            if kv is None:
+                return m.run_with_cache(ids, names_filter=lambda n: n in names, stop_at_layer=self.n_layers)
+            return m.run_with_cache(ids[:, f:], names_filter=lambda n: n in names, stop_at_layer=self.n_layers,
+                                    past_kv_cache=_expand_cache(kv, 1))
+
+        resid_t, cache_t = reference(tgt, site_names | start_names)
+        resid_s, cache_s = reference(src, site_names)
+        ld_t = float(logit_diff(self._last_logits(resid_t), dt)[0])
+        ld_s = float(logit_diff(self._last_logits(resid_s), dt)[0])
+        rows = 2.0 if kv is None else (f + 2 * (T - f)) / T
+        if not cells:
+            return PatchRun(torch.zeros(0, dtype=torch.float64), ld_t, ld_s, rows, "tl-prefix-cache")
+        cut = 0 if kv is not None else f   # the cached activations hold positions cut.. when the prefix is cached
         out = torch.empty(len(cells), dtype=torch.float64)
         by_layer: dict[int, list[int]] = defaultdict(list)
         for i, c in enumerate(cells):
             by_layer[c.layer].append(i)
         for L, idx in by_layer.items():
             start = L + 1 if site == "resid_post" else L
-            resid0 = cache_t[_start_name(site, L)][:, f:]
-            src_act = cache_s[tl_hook_name(site, L)][:, f:]
+            resid0 = cache_t[_start_name(site, L)][:, cut:]
+            src_act = cache_s[tl_hook_name(site, L)][:, cut:]
             for lo in range(0, len(idx), batch_size):
                 chunk = idx[lo:lo + batch_size]
                 R = len(chunk)
