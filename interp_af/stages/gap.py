@@ -106,22 +106,30 @@ class GapStudy:
 def gap(target: Any, config: GapConfig | None = None, *, progress: bool = True) -> GapStudy:
     """The gap of every variant of ``target`` (a :class:`~interp_af.targets.ResolvedTarget`, or anything
     :func:`interp_af.targets.resolve` takes)."""
+    from tqdm import tqdm
+
     from interp_af.analysis.gap import compute_gap
     from interp_af.targets import ResolvedTarget, resolve
 
     t = target if isinstance(target, ResolvedTarget) else resolve(target)
     g = config or GapConfig()
     results: dict[str, dict[str, GapResult]] = {}
+    kinds = (("harmful", True), ("benign", False))
+    bar = tqdm(total=len(t.variants) * len(kinds), desc="gap", unit="set", disable=not progress)
     for v in t.variants:
         results[v] = {}
-        for kind, harmful in (("harmful", True), ("benign", False)):
+        for kind, harmful in kinds:
+            bar.set_postfix_str(f"{v} ({kind})", refresh=False)
             tw = t.twins(v, harmful=harmful)
             if not tw:
+                bar.update()
                 continue
             results[v][kind] = compute_gap(
                 t.handle, tw, metric=g.metric, n_boot=g.n_boot, seed=g.seed, batch_size=g.batch_size,
                 temperature=g.temperature, max_new_tokens=g.max_new_tokens or None, logprobs=g.logprobs,
                 progress=progress, config={"variant": v, "queries": kind})
+            bar.update()
+    bar.close()
     return GapStudy(t.main, results, {v: t.role(v) for v in t.variants})
 
 
