@@ -1,6 +1,7 @@
-"""Writes experiments/walkthrough.ipynb (without outputs) from the cells below; run it, then execute the notebook
-(``python experiments/make_walkthrough.py --execute``) to commit it with its outputs. Keeping the source here
-makes a change to the notebook a readable diff."""
+"""Writes experiments/walkthrough.ipynb from the cells below: ``--execute`` runs it (into runs/walkthrough) so
+that it is committed with its outputs; ``--html`` also writes its offline HTML export
+(runs/walkthrough/walkthrough.html, needs nbconvert). Keeping the source here makes a change to the notebook a
+readable diff."""
 
 from __future__ import annotations
 
@@ -55,14 +56,13 @@ in both arms (free tier = trained, paid tier = not); aligned twins differ in the
 ("code", """t = af.resolve(limit=LIMIT)
 print(t.describe())
 twins = af.twins(limit=LIMIT)          # the same twins, without loading the model
-tw = twins[0]
-print(f"{len(twins)} twins; the first differs at token(s) {tw.diff_positions}:")
-print("  free:", repr(tw.a.text[-160:]))
-print("  paid:", repr(tw.b.text[-160:]))"""),
+tw, tok = twins[0], t.tokenizer
+d = tw.diff_positions[0]
+print(f"{len(twins)} twins; the first differs at token(s) {tw.diff_positions} only:")
+for p in (tw.a, tw.b):
+    print(f"  {p.arm}: ...{tok.decode(p.input_ids[d - 12:d + 3])!r}...")"""),
 ("code", """import plotly.graph_objects as go
 
-tok = t.tokenizer
-d = tw.diff_positions[0]
 span = range(max(0, d - 6), min(len(tw.a.input_ids), d + 7))
 cells = [[tok.decode([ids[i]]) for i in span] for ids in (tw.a.input_ids, tw.b.input_ids)]
 colour = [["#f6c85f" if i in tw.diff_positions else "white" for i in span]] * 2
@@ -109,9 +109,11 @@ for pos in cap.positions:
         rows.append({"position": pos, "layer": layer, "distance": float(np.linalg.norm(da - db))})
 px.line(rows, x="layer", y="distance", color="position", markers=True,
         title=f"How far apart the two arms' mean activations are ({cap.sites[0]}, {t.main})",
-        labels={"distance": f"||mean({arm_a}) - mean({arm_b})||"})"""),
-("md", """The arms differ from the cue position onwards; the distance at the decision position (the last prompt
-token, where the answer is read out) grows with depth as the information reaches it."""),
+        labels={"distance": f"||mean({arm_a}) - mean({arm_b})||"}, template="plotly_white").update_xaxes(dtick=1)"""),
+("md", """The arms are identical before the cue (the end of the system prompt: distance 0) and differ most at the cue
+itself; the end of the user turn and the decision position (the last prompt token, where the answer is read
+out) differ from the first layer on, which is what the probes and patching below take apart: the token, or a
+state computed from it?"""),
 ("md", """## 4. Probes
 
 `af.probe(cap)` fits logistic-regression and difference-of-means probes per layer and position with folds
@@ -195,3 +197,8 @@ if __name__ == "__main__":
         NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
     nbformat.write(nb, NB)
     print("wrote", NB)
+    if "--html" in sys.argv:   # an offline HTML export into the run folder, sharing its plotly.min.js
+        from interp_af.report.notebook import export_html
+
+        page, n = export_html(NB, HERE.parent / "runs" / "walkthrough" / "walkthrough.html")
+        print("wrote", page, f"({n} figures)")

@@ -48,6 +48,8 @@ def test_the_committed_notebook_carries_its_outputs():
     assert all(c.execution_count for c in code), "commit the notebook executed (make_walkthrough.py --execute)"
     assert len(_figures(nb)) == N_FIGURES
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    stderr = [o.text for c in code for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"the committed outputs show stderr the reader must ignore: {stderr[0][:500]}"
     assert NOTEBOOK.stat().st_size < 3_000_000, "outputs too large: figures should be JSON + a PNG, no plotly.js"
 
 

@@ -15,11 +15,16 @@ run folder's, by default) or inlined (``js=None``) for a single file to share.
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 TEMPLATE = Path(__file__).with_name("templates") / "notebook.html.j2"
+
+
+def _ignored_pipe_message(record: logging.LogRecord) -> bool:
+    return "JSONError decoding message. Ignoring" not in record.getMessage()
 
 
 def show_figures(png: bool | None = None, width: int | None = None) -> str:
@@ -40,6 +45,10 @@ def show_figures(png: bool | None = None, width: int | None = None) -> str:
         warnings.filterwarnings("ignore", "IProgress not found", TqdmWarning)
         import tqdm.auto  # noqa: F401
     name = "plotly_mimetype+png" if (png_enabled() if png is None else png) else "plotly_mimetype"
+    if "png" in name:
+        # kaleido's Chrome pipe logs a traceback for each partial message it then ignores (the image is fine):
+        # keep that one record out of the notebook's output, every other log record stays
+        logging.getLogger("choreographer.channels.pipe").addFilter(_ignored_pipe_message)
     pio.renderers["png"].width = width or PNG_WIDTH
     pio.renderers.default = name
     return name
