@@ -48,6 +48,12 @@ def show_figures(png: bool | None = None, width: int | None = None) -> str:
     if "png" in name:
         # kaleido's Chrome pipe logs a traceback for each partial message it then ignores (the image is fine):
         # keep that one record out of the notebook's output, every other log record stays
+        # (import the module first: it makes that logger with its own Logger class, which getLogger must not
+        # pre-empt with a plain one)
+        try:
+            import choreographer.channels.pipe  # noqa: F401
+        except ImportError:
+            pass
         logging.getLogger("choreographer.channels.pipe").addFilter(_ignored_pipe_message)
     pio.renderers["png"].width = width or PNG_WIDTH
     pio.renderers.default = name
