@@ -94,3 +94,15 @@ def test_the_real_report_renders_every_figure_in_a_browser(first_run):
     assert res.errors == (), res.explain()
     assert res.plots == res.rendered == res.divs == n and res.svgs >= n, res.explain()
     assert res.overflow_px == 0, res.explain()
+
+
+def test_every_figure_of_the_page_has_its_own_stage_file(first_run):
+    """Each figure on the page is also a file in its stage folder, one per figure key (two SAE sites' keys differ
+    only after a dot: they must not collapse into one file)."""
+    import re
+
+    _, out, _ = first_run
+    keys = re.findall(r'<figure id="fig-([^"]+)">', (out / "report.html").read_text())
+    assert any(k.endswith(".1") for k in keys) and any(k.endswith(".2") for k in keys), keys
+    missing = [k for k in keys if not list(out.glob(f"*/{k}.html"))]
+    assert not missing, missing
