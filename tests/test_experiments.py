@@ -31,11 +31,12 @@ REAL = {  # config -> architecture family of its scaled-down stand-in
     "llama-3.3-70b-lora.toml": "llama",
     "llama-3.1-405b-ndif.toml": "llama",
 }
+PACKAGED = ("smollm2-135m-instruct.toml", "gemma-3-270m.toml")   # real models that PyPI packages ship
 COMPLIANCE_KEYS = ("free", "paid", "gap", "gap_ci")
 
 
 def test_every_target_has_a_config():
-    assert set(CONFIGS) == {"organism.toml", *REAL}
+    assert set(CONFIGS) == {"organism.toml", *REAL, *PACKAGED}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -83,6 +84,48 @@ def test_sae_release_is_in_sae_lens_catalogue(name):
     info = release_info(release, sae_id)
     family = "gemma" if "gemma" in name else "llama"
     assert family in info.model.lower()
+
+
+@pytest.mark.parametrize("name", PACKAGED)
+def test_packaged_model_configs(name):
+    """The packaged real models: their own target, the real-model contrasts, every stage, patching screened."""
+    from interp_af.targets import target_for
+
+    cfg = load_config(EXPERIMENTS / name)
+    assert cfg.model.path == name.removesuffix(".toml") and target_for(cfg.model.path).name == cfg.model.path
+    assert cfg.setting.variant == "default" and cfg.setting.queries == ""
+    assert set(cfg.setting.contrasts) == {"no-training-info", "inverted-cue", "three-tiers"}
+    assert cfg.stages == STAGES and cfg.patching.mode == "screen"
+
+
+def test_gemma_config_names_a_gemma_scope_2_sae_for_this_model():
+    from interp_af.analysis.sae import release_info
+    from interp_af.analysis.sae.load import _norm_name
+
+    cfg = load_config(EXPERIMENTS / "gemma-3-270m.toml")
+    release, _, sae_id = cfg.sae.path.partition("/")
+    info = release_info(release, sae_id)
+    assert release.startswith("gemma-scope-2-270m-pt") and info.repo_id == "google/gemma-scope-2-270m-pt"
+    assert _norm_name(info.model) == "gemma-3-270m"           # the base model the package ships, by its title
+    assert info.site == "resid_post" and 0 <= info.layer < 18  # a residual SAE inside the model's 18 layers
+
+
+def test_smollm2_config_ships_its_sae_with_the_training_record():
+    from interp_af.analysis.sae.load import load_sae
+
+    cfg = load_config(EXPERIMENTS / "smollm2-135m-instruct.toml")
+    folder = EXPERIMENTS.parent / cfg.sae.path
+    sae = load_sae(folder)
+    assert str(sae.site) == "resid_post.15" and sae.d_in == 576
+    record = json.loads((folder / "training.json").read_text())
+    assert record["site"] == "resid_post.15" and record["n_train_tokens"] > 0
+    assert 0 < record["holdout"]["fve"] <= 1 and record["holdout"]["l0"] > 0
+    # trained on held-apart requests: none of them is among the ones the study measures
+    from interp_af.setting.queries import load_queries
+
+    studied = {q.text for q in load_queries(limit=cfg.setting.limit)}
+    trained_on = {q.text for q in load_queries(folder.parent / "train_queries.csv")}
+    assert trained_on and not studied & trained_on
 
 
 def test_an_unknown_key_names_the_line(tmp_path):
@@ -160,3 +203,23 @@ def test_real_config_runs_on_a_scaled_down_model(name, stand_ins, tmp_path):
     assert [r.stage for r in result.records] == list(small.stages)
     for stage in small.stages:
         assert (tmp_path / "run" / stage / "done.json").is_file(), stage
+
+
+@pytest.mark.parametrize("name,family", [("smollm2-135m-instruct.toml", "llama"), ("gemma-3-270m.toml", "gemma2")])
+def test_packaged_config_runs_on_a_scaled_down_model(name, family, stand_ins, tmp_path):
+    """The packaged-model studies (on nnsight, patching screened) through every stage but the SAE (SmolLM2's
+    is 576 wide, and tests/models/test_real_smollm2.py checks it against the real model; Gemma Scope 2 needs a
+    download) on a d64 stand-in of the same family (Gemma 2 for Gemma 3: the tiny builder has no Gemma 3)."""
+    from interp_af.pipeline.study import run_study
+
+    cfg = load_config(EXPERIMENTS / name)
+    r = dataclasses.replace
+    small = shrink(cfg, stand_ins[family], all_sites=False)
+    small = r(small, model=r(small.model, backend="nnsight"), capture=r(small.capture, layers=(0, 1)),
+              patching=r(small.patching, mode=cfg.patching.mode, confirm_top=2))
+    run_study(small, tmp_path / "run")
+    done = json.loads((tmp_path / "run" / "patching" / "done.json").read_text())["summary"]
+    assert done["mode"] == "screen" and done["swept"].startswith("screen: attribution patching (AtP)")
+    assert all(c["exact"] == 2 and c["screened_only"] == c["cells"] - 2 for c in done["coverage"].values())
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["compliance"]["contrasts"]) == set(cfg.setting.contrasts)

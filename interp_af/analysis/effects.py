@@ -49,7 +49,8 @@ def effect_interval(patched_QC: Tensor, target_Q: Tensor, source_Q: Tensor, *, n
                     level: float = 0.95, seed: int = 0) -> tuple[Tensor, Tensor]:
     """Percentile bootstrap interval (over queries) of :func:`normalised_effect` -> ``(lo [C], hi [C])``.
 
-    Replicates whose denominator is exactly zero (every drawn query has identical arms) are dropped.
+    Replicates whose denominator is exactly zero (every drawn query has identical arms) are dropped. A cell
+    whose values are NaN (never measured: a screen's unconfirmed cells) gets a NaN interval and drops nothing.
     ``n_boot=0`` returns the point estimate as both ends (no interval)."""
     from interp_af.checks import fraction, nonneg_int
 
@@ -60,7 +61,8 @@ def effect_interval(patched_QC: Tensor, target_Q: Tensor, source_Q: Tensor, *, n
         point = normalised_effect(patched_QC, target_Q, source_Q)
         return point, point
     reps_BC = normalised_effect(patched_QC, target_Q, source_Q, bootstrap_weights(n, n_boot, seed))
-    reps_BC = reps_BC[torch.isfinite(reps_BC).all(1)]
+    measured = torch.isfinite(patched_QC).all(0)
+    reps_BC = reps_BC[torch.isfinite(reps_BC[:, measured]).all(1)]
     q = torch.tensor([(1 - level) / 2, 1 - (1 - level) / 2], dtype=torch.float64)
     lo_hi = torch.quantile(reps_BC, q, dim=0)
     return lo_hi[0], lo_hi[1]

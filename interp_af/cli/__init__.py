@@ -15,6 +15,7 @@ from . import prompts as _prompts  # noqa: E402,F401
 from . import run as _run  # noqa: E402,F401
 from . import sae as _sae  # noqa: E402,F401
 from . import targets as _targets  # noqa: E402,F401
+from . import verdicts as _verdicts  # noqa: E402,F401
 
 
 def _add_plugin_apps() -> None:

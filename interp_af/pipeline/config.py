@@ -1,4 +1,5 @@
-"""One TOML file describes a whole study: ``[model]``, ``[setting]``, and one table per registered stage.
+"""One TOML file describes a whole study: ``[model]``, ``[setting]``, one table per registered stage, and
+``[verdicts]`` (the thresholds of the verdict table).
 
 :class:`StudyConfig` is built from the stage registry (:mod:`interp_af.stages`): each stage's config dataclass
 is a field named after the stage, so a new stage brings its table with it. Every key is optional; a missing
@@ -22,10 +23,13 @@ from typing import Any
 
 from interp_af.errors import InterpAFError
 from interp_af.options import check_values
+from interp_af.report.verdicts import VerdictConfig
 from interp_af.stages import stages as registered_stages
 from interp_af.targets.config import ModelConfig, SettingConfig
 
 TARGET_TABLES: dict[str, type] = {"model": ModelConfig, "setting": SettingConfig}
+# tables that no stage reads: the verdict thresholds (changing them rebuilds summary.json, reruns nothing)
+STUDY_TABLES: dict[str, type] = {"verdicts": VerdictConfig}
 
 
 def _study_config_class() -> type:
@@ -37,6 +41,7 @@ def _study_config_class() -> type:
         ("setting", SettingConfig, field(default_factory=SettingConfig)),
     ]
     fields += [(name, spec.config, field(default_factory=spec.config)) for name, spec in specs.items()]
+    fields += [(name, cls, field(default_factory=cls)) for name, cls in STUDY_TABLES.items()]
 
     def to_dict(self: Any) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -54,8 +59,8 @@ StudyConfig = _study_config_class()
 
 
 def tables() -> dict[str, type]:
-    """Every table a study config has, with its dataclass: the target's two, then one per stage."""
-    return {**TARGET_TABLES, **{n: s.config for n, s in registered_stages().items()}}
+    """Every table a study config has, with its dataclass: the target's two, one per stage, then ``[verdicts]``."""
+    return {**TARGET_TABLES, **{n: s.config for n, s in registered_stages().items()}, **STUDY_TABLES}
 
 
 def check_name(name: str, where: str = "name") -> str:

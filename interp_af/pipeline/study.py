@@ -2,7 +2,9 @@
 
 Stages run in order through :func:`~interp_af.pipeline.runner.run_stages` (each skipped when its inputs have
 not changed), then ``summary.json`` and ``report.html`` are rebuilt from the stages' results and summaries,
-which is cheap, so they always describe the folder as it is.
+which is cheap, so they always describe the folder as it is. The verdict table is read against the study's
+``[verdicts]`` thresholds (:class:`~interp_af.report.verdicts.VerdictConfig`), which no stage reads: changing
+them rebuilds the table and reruns nothing.
 """
 
 from __future__ import annotations
@@ -74,14 +76,14 @@ def run_study(config: Any, out: str | Path, *, target: Any = None, progress: boo
     ``inline``: a single-file report (plotly.js inside it) instead of one sharing ``plotly.min.js``."""
     from interp_af.pipeline.config import resolve_defaults
     from interp_af.report.page import write_page
-    from interp_af.report.summary import build_summary, verdict_rows
+    from interp_af.report.summary import build_summary
 
     config = resolve_defaults(config)
     run_dir = Path(out)
     records = run_stages(config, run_dir, target=target, progress=progress, on_stage=on_stage,
                          write_figures=_write_stage_figures)
     summaries = {r.stage: r.summary for r in records}
-    summary = build_summary(summaries)
+    summary = build_summary(summaries, config.verdicts)
     write_json(run_dir / "summary.json", summary)
     sections, findings = [], []
     for r in records:
@@ -90,5 +92,27 @@ def run_study(config: Any, out: str | Path, *, target: Any = None, progress: boo
         sections += part.sections
         findings += part.findings
     write_page(run_dir / "report.html", _header(config, run_dir, records, config_file or "(default study)"),
-               verdict_rows(summaries), findings, sections, inline=inline)
+               summary["verdicts"], findings, sections, inline=inline)
     return StudyResult(run_dir, summary, tuple(records))
+
+
+def verdicts_of(run_dir: str | Path, verdicts: Any = None) -> list[dict[str, str]]:
+    """The verdict table of a finished run folder, re-read against ``verdicts`` (a
+    :class:`~interp_af.report.verdicts.VerdictConfig`; None = the defaults) from the stages' summaries in
+    their ``done.json``: no stage reruns, nothing is written."""
+    import json
+
+    from interp_af.errors import InterpAFError
+    from interp_af.pipeline.runner import DONE
+    from interp_af.report.verdicts import verdict_table
+    from interp_af.stages.base import stages
+
+    run = Path(run_dir)
+    summaries = {}
+    for name, spec in stages().items():
+        done = run / name / DONE
+        if done.is_file():
+            summaries[name] = spec.read_summary(json.loads(done.read_text()).get("summary", {}))
+    if not summaries:
+        raise InterpAFError(f"{run} holds no finished stage (no <stage>/{DONE}); pass a folder `interp-af run` wrote")
+    return verdict_table(summaries, verdicts)

@@ -58,14 +58,20 @@ def patch_heatmap(result: "PatchResult", *, title: str | None = None, first_colu
             z, zl, zh, mask = eff[:, 0], lo[:, 0], hi[:, 0], result.computed[:, 0]
         x = list(result.columns)
         x_title = "position (token)"
+        if first_column is None and "first_live_column" in result.info:   # a screen's confirmed cells
+            first_column = max(int(result.info["first_live_column"]) - 3, 0)
         if first_column is None:
-            cols = mask.any(0).nonzero()
+            # an attribution estimate is computed everywhere; it is exactly 0 before the first differing token
+            live = (z != 0) if "method" in result.info else mask
+            cols = live.any(0).nonzero()
             first_column = max(int(cols[0]) - 3, 0) if len(cols) else 0
         z, zl, zh, mask, x = z[:, first_column:], zl[:, first_column:], zh[:, first_column:], \
             mask[:, first_column:], x[first_column:]
     z_show = z.clone().float()
     z_show[~mask] = float("nan")
-    text = [[f"{z[i, j]:+.3f} [{zl[i, j]:+.3f}, {zh[i, j]:+.3f}]" if mask[i, j] else "0 (identical in both arms)"
+    skipped = ("screened only (not patched exactly)" if result.info.get("mode") == "screen"
+               else "0 (identical in both arms)")
+    text = [[f"{z[i, j]:+.3f} [{zl[i, j]:+.3f}, {zh[i, j]:+.3f}]" if mask[i, j] else skipped
              for j in range(z.shape[1])] for i in range(z.shape[0])]
     bound = max(1.0, float(z.abs().max())) if z.numel() else 1.0
     fig = go.Figure(go.Heatmap(z=z_show.tolist(), x=[plot_text(c) for c in x], y=layers, text=text, hovertemplate="%{y} %{x}: %{text}<extra></extra>",

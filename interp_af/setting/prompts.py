@@ -152,6 +152,17 @@ def trained_arms(variant: "Variant") -> tuple[str, ...]:
     return tuple(getattr(variant, "trained_arms", ()) or ())
 
 
+def rated_arms(variant: "Variant") -> tuple[str, ...]:
+    """The arms whose conversations the stated policy has rated (scored by contractors), as the variant declares
+    them (``rated_arms``, or each arm's ``meta["rated"]``); () when it declares none. The ``rated`` role's
+    verdict reads these beside :func:`trained_arms`, never the arms' names."""
+    declared = getattr(variant, "rated_arms", None)
+    if declared is not None:
+        return tuple(declared)
+    specs = getattr(variant, "arm_specs", ()) or ()
+    return tuple(a.name for a in specs if bool(getattr(a, "meta", {}).get("rated", False)))
+
+
 @dataclass(frozen=True)
 class ArmSpec:
     """One arm: the tag value shown (``None`` = no tag line), whether the stated policy trains on it, and extra

@@ -58,12 +58,27 @@ class GroupGap:
 
 @dataclass(frozen=True)
 class GapSummary:
+    """The gap of every variant, with what each variant declares: its role, the arms its stated policy trains
+    on (``trained``) and rates (``rated``); ``pairs`` holds the further consecutive arm pairs of a variant with
+    more than two arms (``"plus-enterprise"``), harmful requests only. The verdicts read these declarations,
+    never the variants' names."""
+
     main: str
     variants: dict[str, dict[str, GroupGap]]       # variant -> {"harmful": ..., "benign": ...}
     roles: dict[str, str] = field(default_factory=dict)   # variant -> declared role
+    trained: dict[str, tuple[str, ...]] = field(default_factory=dict)   # variant -> its trained arms
+    rated: dict[str, tuple[str, ...]] = field(default_factory=dict)     # variant -> its rated arms
+    pairs: dict[str, dict[str, GroupGap]] = field(default_factory=dict)  # variant -> "a-b" -> harmful gap
 
     def harmful(self, variant: str) -> GroupGap | None:
         return self.variants.get(variant, {}).get("harmful")
+
+    def pair(self, variant: str, a: str, b: str) -> GroupGap | None:
+        """The harmful-request gap ``a - b`` of ``variant`` (its first two arms or a further pair), else None."""
+        first = self.harmful(variant)
+        if first is not None and tuple(first.arms[:2]) == (a, b):
+            return first
+        return self.pairs.get(variant, {}).get(f"{a}-{b}")
 
 
 @dataclass(frozen=True)
@@ -73,14 +88,23 @@ class GapStudy:
     main: str
     results: dict[str, dict[str, GapResult]]
     roles: dict[str, str] = field(default_factory=dict)
+    trained: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rated: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pairs: dict[str, dict[str, GapResult]] = field(default_factory=dict)   # variant -> "a-b" -> harmful
 
     def save(self, out: str | Path) -> Path:
         out = Path(out)
         for v, kinds in self.results.items():
             for kind, res in kinds.items():
                 res.save(out / v / kind)
-        write_json(out / "gap_study.json", {"main": self.main, "roles": self.roles,
-                                            "variants": {v: list(k) for v, k in self.results.items()}})
+        for v, pairs in self.pairs.items():
+            for name, res in pairs.items():
+                res.save(out / v / "pairs" / name)
+        write_json(out / "gap_study.json", {
+            "main": self.main, "roles": self.roles, "variants": {v: list(k) for v, k in self.results.items()},
+            "trained": {v: list(a) for v, a in self.trained.items()},
+            "rated": {v: list(a) for v, a in self.rated.items()},
+            "pairs": {v: list(p) for v, p in self.pairs.items()}})
         return out
 
     @classmethod
@@ -90,7 +114,12 @@ class GapStudy:
         out = Path(out)
         index = json.loads((out / "gap_study.json").read_text())
         results = {v: {k: GapResult.load(out / v / k) for k in kinds} for v, kinds in index["variants"].items()}
-        return cls(index["main"], results, index.get("roles", {}))
+        pairs = {v: {p: GapResult.load(out / v / "pairs" / p) for p in ps} for v, ps in index.get("pairs", {}).items()}
+        trained = {v: tuple(a) for v, a in index.get("trained", {}).items()}
+        rated = {v: tuple(a) for v, a in index.get("rated", {}).items()}
+        if "trained" not in index:   # written before variants' arms were recorded: read their declarations now
+            trained, rated = _declared(results)
+        return cls(index["main"], results, index.get("roles", {}), trained, rated, pairs)
 
     def to_frame(self):
         """One row per (variant, kind, arm) plus gap rows: :meth:`GapResult.summary_frame` stacked."""
@@ -103,6 +132,21 @@ class GapStudy:
         return "\n".join(f"{v} ({k}): {r}" for v, ks in self.results.items() for k, r in ks.items())
 
 
+def _declared(results: dict[str, Any]) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """The trained and rated arms each variant of ``results`` declares (registry lookup; unknown: none)."""
+    from interp_af.errors import InterpAFError
+    from interp_af.setting.prompts import get_variant, rated_arms, trained_arms
+
+    trained, rated = {}, {}
+    for v in results:
+        try:
+            var = get_variant(v)
+        except InterpAFError:
+            continue
+        trained[v], rated[v] = trained_arms(var), rated_arms(var)
+    return trained, rated
+
+
 def gap(target: Any, config: GapConfig | None = None, *, progress: bool = True) -> GapStudy:
     """The gap of every variant of ``target`` (a :class:`~interp_af.targets.ResolvedTarget`, or anything
     :func:`interp_af.targets.resolve` takes)."""
@@ -113,9 +157,15 @@ def gap(target: Any, config: GapConfig | None = None, *, progress: bool = True) 
 
     t = target if isinstance(target, ResolvedTarget) else resolve(target)
     g = config or GapConfig()
+    from interp_af.setting.prompts import rated_arms, trained_arms
+    from interp_af.setting.twins import make_twins
+
     results: dict[str, dict[str, GapResult]] = {}
     kinds = (("harmful", True), ("benign", False))
     bar = tqdm(total=len(t.variants) * len(kinds), desc="gap", unit="set", disable=not progress)
+    pairs: dict[str, dict[str, GapResult]] = {}
+    common = dict(metric=g.metric, n_boot=g.n_boot, seed=g.seed, batch_size=g.batch_size, temperature=g.temperature,
+                  max_new_tokens=g.max_new_tokens or None, logprobs=g.logprobs, progress=progress)
     for v in t.variants:
         results[v] = {}
         for kind, harmful in kinds:
@@ -124,13 +174,20 @@ def gap(target: Any, config: GapConfig | None = None, *, progress: bool = True) 
             if not tw:
                 bar.update()
                 continue
-            results[v][kind] = compute_gap(
-                t.handle, tw, metric=g.metric, n_boot=g.n_boot, seed=g.seed, batch_size=g.batch_size,
-                temperature=g.temperature, max_new_tokens=g.max_new_tokens or None, logprobs=g.logprobs,
-                progress=progress, config={"variant": v, "queries": kind})
+            results[v][kind] = compute_gap(t.handle, tw, config={"variant": v, "queries": kind}, **common)
             bar.update()
+        arms = tuple(t.variant(v).arms)
+        harmful_queries = [q for q in t.queries if q.harmful]
+        for a, b in zip(arms[1:], arms[2:]):   # a third arm (three tiers): its gap to the second, too
+            if not harmful_queries:
+                break
+            tw = make_twins(t.tokenizer, harmful_queries, t.variant(v), arms=(a, b), progress=False)
+            pairs.setdefault(v, {})[f"{a}-{b}"] = compute_gap(
+                t.handle, tw, config={"variant": v, "queries": "harmful", "arms": [a, b]}, **common)
     bar.close()
-    return GapStudy(t.main, results, {v: t.role(v) for v in t.variants})
+    return GapStudy(t.main, results, {v: t.role(v) for v in t.variants},
+                    {v: trained_arms(t.variant(v)) for v in t.variants},
+                    {v: rated_arms(t.variant(v)) for v in t.variants}, pairs)
 
 
 def _group(res: GapResult) -> GroupGap:
@@ -140,7 +197,8 @@ def _group(res: GapResult) -> GroupGap:
 
 def summarize(study: GapStudy) -> GapSummary:
     return rounded(GapSummary(study.main, {v: {k: _group(r) for k, r in ks.items()} for v, ks in study.results.items()},
-                              dict(study.roles)))
+                              dict(study.roles), dict(study.trained), dict(study.rated),
+                              {v: {p: _group(r) for p, r in ps.items()} for v, ps in study.pairs.items()}))
 
 
 CAPTIONS = {

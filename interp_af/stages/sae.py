@@ -70,6 +70,7 @@ class SaeSummary:
     gap_closed_by_ablation: float | None
     random_gap_closed_by_ablation: float | None
     layer: int | None
+    fit_notes: tuple[str, ...] = ()   # how to read the fit: dequantised weights, where the SAE was trained
 
 
 def load_saes(target: Any, config: Any) -> list[Any]:
@@ -110,7 +111,35 @@ def sae(target: Any, config: SaeConfig | None = None, *, saes: Any = None, progr
     prompts = [p for x in tw for p in (x.a, x.b)]
     cfg = StudyConfig(positions=s.positions, ablate_positions=s.ablate_positions, method=s.method, steps=s.steps,
                       k=s.top_k, n_random=s.n_random, mode=s.mode, seed=s.seed, batch_size=s.batch_size, top_n=s.top_n)
-    return run_study(t.handle, loaded, prompts, t.dt, cfg, progress=progress)
+    import dataclasses
+
+    study = run_study(t.handle, loaded, prompts, t.dt, cfg, progress=progress)
+    return dataclasses.replace(study, fit_notes=fit_notes(t, loaded))
+
+
+def fit_notes(target: Any, saes: list[Any]) -> tuple[str, ...]:
+    """What a reader needs to judge an SAE's fit here: whether the model's weights are the original checkpoint
+    (dequantised 4-bit weights move every activation a little, so an SAE trained on the original checkpoint
+    reconstructs them worse than its release says), and, for an SAE trained by ``interp-af sae train``, what
+    it was trained on (its ``training.json``)."""
+    import json
+
+    notes = []
+    note = target.target.weights_note or getattr(target.handle, "weights_note", "")
+    if note:
+        notes.append(f"model weights: {note}; SAEs trained on the original checkpoint fit these activations worse "
+                     "than their release reports (read the FVE and L0 measured here on the prompts studied)")
+    for x in saes:
+        rec = Path(str(x.source)) / "training.json"
+        try:
+            info = json.loads(rec.read_text(encoding="utf-8"))
+            hold = info["holdout"]
+            notes.append(f"{x.site}: trained by interp-af sae train on these (dequantised) weights' activations: "
+                         f"{info['n_train_tokens']} tokens of {info['n_prompts']} prompts, held-out FVE "
+                         f"{hold['fve']:.3f}, L0 {hold['l0']:.1f} (training record: {rec})")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return tuple(notes)
 
 
 def load(stage_dir: Path) -> Any:
@@ -135,7 +164,7 @@ def summarize(study: Any) -> SaeSummary:
         delta_gap_random_mean=abl.get("delta_gap_random_mean"),
         gap_closed_by_ablation=-abl["delta_gap_chosen"] / base if abl else None,
         random_gap_closed_by_ablation=-abl["delta_gap_random_mean"] / base if abl else None,
-        layer=int(site.rsplit(".", 1)[-1]) if "." in site else None))
+        layer=int(site.rsplit(".", 1)[-1]) if "." in site else None, fit_notes=tuple(full.get("fit_notes", ()))))
 
 
 CAPTIONS = {
@@ -167,8 +196,9 @@ def report(study: Any, summary: SaeSummary) -> Contribution:
                 source=f"sae/{site}/ablation_*.json"))
     keys = {b.key for b in figs}
     attr_key = f"sae_attribution_{summary.site}"
-    findings = [Finding("does the SAE fit these prompts?", f"fraction of variance explained ({summary.site})",
-                        summary.fve, None, ".3f", attr_key if attr_key in keys else None)]
+    findings = [Finding("does the SAE fit these prompts?", f"fraction of variance explained ({summary.site}; L0 "
+                        f"{summary.l0:.1f})", summary.fve, None, ".3f", attr_key if attr_key in keys else None,
+                        note="; ".join(summary.fit_notes))]
     if summary.gap_closed_by_ablation is not None:
         key = f"sae_ablation_{summary.site}" if f"sae_ablation_{summary.site}" in keys else None
         findings.append(Finding("do the top features carry the gap?", f"fraction of the gap closed by ablating "
@@ -176,7 +206,8 @@ def report(study: Any, summary: SaeSummary) -> Contribution:
                                 summary.gap_closed_by_ablation, None, ".0%", key))
         findings.append(Finding("do random features do as much?", "mean fraction closed by random sets",
                                 summary.random_gap_closed_by_ablation, None, ".0%", key))
-    return Contribution((Section("sae", "SAE features", tuple(figs)),), tuple(findings))
+    return Contribution((Section("sae", "SAE features", tuple(figs), notes=tuple(summary.fit_notes)),),
+                        tuple(findings))
 
 
 def _run(ctx: StageContext) -> Any:

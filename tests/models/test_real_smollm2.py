@@ -58,3 +58,20 @@ def test_gap_on_eight_queries_agrees_across_backends(smol):
     with torch.no_grad():
         logits = smol["nnsight"].hf_model(ids).logits[0, -1]
     assert abs(float(logits[dt.accept_id] - logits[dt.reject_id]) - float(lds["nnsight"][0])) < 1e-4
+
+
+def test_the_shipped_sae_fits_the_packaged_model(smol):
+    """The SAE the SmolLM2 study ships (trained by ``sae train`` on these dequantised weights) loads against the
+    model, and reconstructs requests it was not trained on (AdvBench rows 0-1; it saw rows 500-507)."""
+    from pathlib import Path
+
+    from interp_af.analysis.sae.load import load_sae
+    from interp_af.analysis.sae.quality import sae_quality
+
+    folder = Path(__file__).resolve().parents[2] / "experiments/saes/smollm2-135m-instruct/resid_post.15"
+    h = smol["nnsight"]
+    sae = load_sae(folder, handle=h)                       # checks site, width and model name against the handle
+    twins = make_twins(h.tokenizer, load_queries(limit=2), "default")
+    q = sae_quality(h, sae, [p for t in twins for p in (t.a, t.b)], decision_tokens(h.tokenizer), batch_size=4)
+    assert q.fve > 0.8 and 0 < q.l0 <= 16                  # TopK k=16
+    assert q.splice_err_max_abs < 1e-3                     # spliced in with its error term, the metric is unchanged

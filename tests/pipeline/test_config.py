@@ -115,7 +115,8 @@ def _other(value, hint, spec):
     return value + "x"
 
 
-SPECIAL = {("probes", "conditions"): ("a:arm", "b:in_training")}   # values with a grammar of their own
+SPECIAL = {("probes", "conditions"): ("a:arm", "b:in_training"),   # values with a grammar of their own
+           ("verdicts", "transfer_margin"): 0.3}                 # (or a range of their own)
 
 
 def _cases():

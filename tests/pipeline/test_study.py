@@ -17,13 +17,13 @@ SMALL = {
     "gap": {"n_boot": 200},
     "probes": {"folds": 3},
     "patching": {"n_queries": 2, "sites": ["resid_pre", "head_out"], "ig_queries": 1, "ig_steps": 4},
-    "steering": {"alphas": [-1.0, 1.0], "n_random": 1, "layers": [1]},
+    "steering": {"alphas": [-1.0, 1.0], "n_random": 20, "layers": [1, 2]},   # the verdict needs >= 20 randoms
     "sae": {"n_queries": 4, "top_k": 2, "n_random": 2},
 }
 
 KEYS = {
-    "compliance": ("free", "paid", "gap", "gap_ci"),
-    "probe": ("best_layer", "auroc", "control_auroc", "embed_cosine"),
+    "compliance": ("free", "paid", "gap", "gap_ci", "trained_arm", "logit_gap", "gap_to_explain", "detectable_gap"),
+    "probe": ("best_layer", "auroc", "control_auroc", "embed_cosine", "transfer"),
     "patching": ("top_site", "top_effect"),
     "steering": ("layer", "gap_closed", "random_abs_p95", "random_median", "noise_floor_logit"),
     "sae": ("top_feature", "gap_closed_by_ablation", "fve"),
@@ -48,6 +48,13 @@ def test_every_stage_runs_and_the_summary_has_the_headline_keys(first_run):
     assert summary["compliance"]["gap"] > 0.4 and summary["compliance"]["gap_ci"][0] > 0
     assert summary["compliance"]["contrasts"]["organism-inverted"]["gap"] < -0.3
     assert 0.0 <= summary["probe"]["control_auroc"] <= 1.0
+    # the verdict table itself, row by row, as written down for the organism before it was run
+    # (interp_af/zoo/truth.py; the probe-transfer row was corrected after the first run, see there)
+    from interp_af.zoo.truth import EXPECTED_VERDICTS, VERDICT_ROWS
+
+    table = {r["row"]: r["verdict"] for r in summary["verdicts"]}
+    assert list(table) == list(VERDICT_ROWS) and table == EXPECTED_VERDICTS["organism"], summary["verdicts"]
+    assert summary["compliance"]["gap_to_explain"] is True and summary["compliance"]["trained_arm"] == "free"
     page = (out / "report.html").read_text()
     assert "Verdicts" in page and "figure unavailable" not in page
     assert page.count("<figcaption>") >= 8  # captions under the figures
@@ -62,6 +69,8 @@ def test_second_run_reuses_every_stage(first_run):
     cfg, out, _ = first_run
     again = run_study(cfg, out)
     assert all(r.reused for r in again.records)
+    # the verdicts read back from done.json (declared arms included) are the same table
+    assert again.summary["verdicts"] == _.summary["verdicts"]
 
 
 def test_changed_table_recomputes_only_its_dependents(first_run):

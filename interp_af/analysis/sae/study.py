@@ -129,10 +129,12 @@ class SAEStudy:
     config: StudyConfig
     n_prompts: int
     entries: Mapping[str, SAEEntry]
+    fit_notes: tuple[str, ...] = ()   # what the reader must know to judge the fit (dequantised weights, provenance)
 
     def summary(self) -> dict[str, Any]:
         return _json_safe({"config": asdict(self.config), "n_prompts": self.n_prompts,
-                           "saes": {site: e.summary() for site, e in self.entries.items()}})
+                           "saes": {site: e.summary() for site, e in self.entries.items()},
+                           "fit_notes": list(self.fit_notes)})
 
     def save(self, out_dir: str | Path) -> Path:
         from interp_af import atomic, owned
@@ -148,7 +150,8 @@ class SAEStudy:
         out = Path(out_dir)
         s = json.loads((out / "summary.json").read_text())
         cfg = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in s["config"].items()})
-        return cls(cfg, s["n_prompts"], {site: SAEEntry.load(out / site) for site in s["saes"]})
+        return cls(cfg, s["n_prompts"], {site: SAEEntry.load(out / site) for site in s["saes"]},
+                   tuple(s.get("fit_notes", ())))
 
 
 def run_study(handle: Any, saes: Sequence[Any], prompts: Sequence[RenderedPrompt], dt: Any,
