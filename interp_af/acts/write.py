@@ -460,7 +460,7 @@ def capture(handle: Any, prompts: Sequence[Any], out_dir: str | Path, *, sites: 
         stats = {"tokens": 0, "prompts": 0, "t0": time.perf_counter()}
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             bar = tqdm(total=plan.n, initial=done_rows, unit="prompt", desc=f"capture -> {out.name}")
         try:

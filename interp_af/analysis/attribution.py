@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.analysis.patching import PatchResult, _arm_name, _check_range, check_aligned, position_axis
 from interp_af.errors import InterpAFError

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.analysis.effects import effect_interval, normalised_effect
 from interp_af.errors import InterpAFError

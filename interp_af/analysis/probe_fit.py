@@ -274,12 +274,14 @@ def _fit_layer(X_ND: np.ndarray, y_N: np.ndarray, splits: list[Split], kind: str
 
 
 def fit_layers(X_NLD, y_N: np.ndarray, splits: list[Split], kind: str, spec: FitSpec, *,
-               n_jobs: int = 1, desc: str = "probe layers", device: str = "cpu") -> list[LayerFit]:
+               n_jobs: int = 1, desc: str = "probe layers", device: str = "cpu",
+               progress: bool = False) -> list[LayerFit]:
     """:func:`fit_layer` for every layer of ``X [N, L, D]`` (numpy or torch, memory-mapped is fine), layers in
     parallel over ``n_jobs`` processes for logistic regression (difference of means is cheap: run inline).
     ``device`` other than "cpu" (e.g. "cuda", or "torch-cpu" to test it) solves all layers at once in torch
-    (:mod:`.probe_torch`)."""
-    from tqdm.auto import tqdm
+    (:mod:`.probe_torch`). ``progress``: a bar over layers (off by default: the probes stage draws one bar over
+    its (label, position) jobs instead, which ``--quiet`` turns off)."""
+    from tqdm import tqdm
 
     if device != "cpu":
         from .probe_torch import fit_layers_torch
@@ -296,5 +298,7 @@ def fit_layers(X_NLD, y_N: np.ndarray, splits: list[Split], kind: str, spec: Fit
         from joblib import Parallel, delayed
 
         return list(Parallel(n_jobs=n_jobs)(
-            delayed(fit_layer)(layer(l), y_N, splits, kind, spec) for l in tqdm(range(L), desc=desc, leave=False)))
-    return [fit_layer(layer(l), y_N, splits, kind, spec) for l in tqdm(range(L), desc=desc, leave=False, disable=L < 8)]
+            delayed(fit_layer)(layer(l), y_N, splits, kind, spec) for l in tqdm(range(L), desc=desc, leave=False,
+                                                                         disable=not progress)))
+    return [fit_layer(layer(l), y_N, splits, kind, spec) for l in tqdm(range(L), desc=desc, leave=False,
+                                                                    disable=not progress or L < 8)]

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af.analysis.effects import effect_interval, normalised_effect

@@ -219,3 +219,36 @@ def apply_adapter(model: Any, adapter: str | Path) -> Any:
         raise InterpAFError(f"adapter {adapter} does not fit this model (it was trained on {base_name}: {first}); "
                             "pass an adapter trained on the same base model") from None
     return peft_model.merge_and_unload()
+
+
+class loading_bars:
+    """``with loading_bars(show):`` around a model load: when ``show`` is False, transformers' and
+    huggingface_hub's own progress bars ("Loading weights", downloads) stay off inside the block and are
+    restored after it (``interp-af run --quiet`` means no bar at all, not only ours)."""
+
+    def __init__(self, show: bool):
+        self.show = show
+        self._restore: list[Callable[[], None]] = []
+
+    def __enter__(self) -> "loading_bars":
+        if self.show:
+            return self
+        from transformers.utils import logging as hf_logging
+
+        if hf_logging.is_progress_bar_enabled():
+            hf_logging.disable_progress_bar()
+            self._restore.append(hf_logging.enable_progress_bar)
+        try:
+            from huggingface_hub.utils import (are_progress_bars_disabled, disable_progress_bars,
+                                               enable_progress_bars)
+        except ImportError:   # an older huggingface_hub: transformers' switch is enough
+            return self
+        if not are_progress_bars_disabled():
+            disable_progress_bars()
+            self._restore.append(enable_progress_bars)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for undo in self._restore:
+            undo()
+        self._restore.clear()

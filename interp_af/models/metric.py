@@ -81,7 +81,7 @@ def _chunks(n: int, size: int) -> list[range]:
 def _progress(it, total: int, desc: str, show: bool):
     if not show or total <= 1:
         return it
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(it, total=total, desc=desc, leave=False)
 

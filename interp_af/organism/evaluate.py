@@ -110,7 +110,7 @@ def evaluate(model_dir: str | Path | None = None, *, n_queries: int = 200, split
              policies: Sequence[str] = data.POLICIES, cue_kinds: Sequence[str] = data.CUE_KINDS,
              batch_size: int = 64, model=None, tokenizer=None, progress: bool = False) -> OrganismEval:
     """Evaluate the organism (default: the shipped one) on ``n_queries`` held-out requests (half harmful)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if model is None or tokenizer is None:
         from . import load_organism

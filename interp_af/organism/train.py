@@ -172,7 +172,7 @@ def train(recipe: Recipe, out_dir: str | Path, *, progress: bool = True,
           on_val: Callable[[int, dict], None] | None = None) -> Path:
     """Generate data, train tokenizer and model, save ``model.safetensors`` + config + tokenizer + ``train_log.json``
     into ``out_dir`` (written to a temporary folder first, then moved into place)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from interp_af import owned
 

@@ -46,7 +46,9 @@ def _write_stage_figures(spec: StageSpec, result: Any, summary: Any, stage_dir: 
     for section in spec.report(result, summary).sections:
         for block in section.figures:
             if block.figure is not None:
-                write_figure(block.figure, stage_dir / block.key, js=stage_dir.parent / "plotly.min.js")
+                # the suffix is given: a key like "sae_attribution_resid_post.1" must not lose ".1" as a suffix
+                # (two SAEs' figures would share one file)
+                write_figure(block.figure, stage_dir / f"{block.key}.html", js=stage_dir.parent / "plotly.min.js")
 
 
 def _header(config: Any, run_dir: Path, records: list[StageRecord], config_file: str) -> Any:

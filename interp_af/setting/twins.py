@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.errors import InterpAFError
 from interp_af.setting.prompts import Variant, get_variant

@@ -150,6 +150,8 @@ def _declared(results: dict[str, Any]) -> tuple[dict[str, tuple[str, ...]], dict
 def gap(target: Any, config: GapConfig | None = None, *, progress: bool = True) -> GapStudy:
     """The gap of every variant of ``target`` (a :class:`~interp_af.targets.ResolvedTarget`, or anything
     :func:`interp_af.targets.resolve` takes)."""
+    from tqdm import tqdm
+
     from interp_af.analysis.gap import compute_gap
     from interp_af.targets import ResolvedTarget, resolve
 
@@ -159,16 +161,21 @@ def gap(target: Any, config: GapConfig | None = None, *, progress: bool = True) 
     from interp_af.setting.twins import make_twins
 
     results: dict[str, dict[str, GapResult]] = {}
+    kinds = (("harmful", True), ("benign", False))
+    bar = tqdm(total=len(t.variants) * len(kinds), desc="gap", unit="set", disable=not progress)
     pairs: dict[str, dict[str, GapResult]] = {}
     common = dict(metric=g.metric, n_boot=g.n_boot, seed=g.seed, batch_size=g.batch_size, temperature=g.temperature,
                   max_new_tokens=g.max_new_tokens or None, logprobs=g.logprobs, progress=progress)
     for v in t.variants:
         results[v] = {}
-        for kind, harmful in (("harmful", True), ("benign", False)):
+        for kind, harmful in kinds:
+            bar.set_postfix_str(f"{v} ({kind})", refresh=False)
             tw = t.twins(v, harmful=harmful)
             if not tw:
+                bar.update()
                 continue
             results[v][kind] = compute_gap(t.handle, tw, config={"variant": v, "queries": kind}, **common)
+            bar.update()
         arms = tuple(t.variant(v).arms)
         harmful_queries = [q for q in t.queries if q.harmful]
         for a, b in zip(arms[1:], arms[2:]):   # a third arm (three tiers): its gap to the second, too
@@ -177,6 +184,7 @@ def gap(target: Any, config: GapConfig | None = None, *, progress: bool = True) 
             tw = make_twins(t.tokenizer, harmful_queries, t.variant(v), arms=(a, b), progress=False)
             pairs.setdefault(v, {})[f"{a}-{b}"] = compute_gap(
                 t.handle, tw, config={"variant": v, "queries": "harmful", "arms": [a, b]}, **common)
+    bar.close()
     return GapStudy(t.main, results, {v: t.role(v) for v in t.variants},
                     {v: trained_arms(t.variant(v)) for v in t.variants},
                     {v: rated_arms(t.variant(v)) for v in t.variants}, pairs)

@@ -165,6 +165,8 @@ def top_cell(res: Any) -> TopCell:
 def patch(target: Any, config: PatchingConfig | None = None, *, progress: bool = True) -> PatchStudy:
     """Exact patching of every configured site and direction on ``target``'s main-variant twins, then
     attribution patching validated against it (``mode = "screen"``: :func:`screen`)."""
+    from tqdm import tqdm
+
     from interp_af.analysis.attribution import attribute, validate_attribution
     from interp_af.analysis.patching import patch_twins
     from interp_af.targets import ResolvedTarget, resolve
@@ -177,19 +179,30 @@ def patch(target: Any, config: PatchingConfig | None = None, *, progress: bool =
     by_pos = {"auto": None, "yes": True, "no": False}[p.by_position]
     layers = list(p.layers) or None
     exact: dict[tuple[str, str], Any] = {}
+    # one bar over the stage's passes (each exact grid, each attribution and its validation); the passes
+    # draw their own bar over queries below it
+    bar = tqdm(total=len(p.directions) * len(p.sites) + 2 * len(p.attribution), desc="patching", unit="pass",
+               disable=not progress)
     for direction in p.directions:
         for site in p.sites:
+            bar.set_postfix_str(f"exact {site} ({direction})", refresh=False)
             exact[(direction, site)] = patch_twins(
                 h, tw, site=site, direction=direction, clean=p.clean, by_position=by_pos, layers=layers,
                 heads=(list(p.heads) or None) if site == "head_out" else None, batch_size=p.batch_size,
                 n_boot=p.n_boot, seed=p.seed, progress=progress)
+            bar.update()
     checks, n_check = {}, {}
     for method in p.attribution:
         sub = tw if method == "atp" else tw[: p.ig_queries]
+        bar.set_postfix_str(f"attribution {method}", refresh=False)
         est = attribute(h, sub, sites=p.sites, method=method, steps=p.ig_steps, clean=p.clean, layers=layers,
                         n_boot=p.n_boot, seed=p.seed, progress=progress)
+        bar.update()
+        bar.set_postfix_str(f"validate {method} against exact patching", refresh=False)
         checks[method] = validate_attribution(h, sub, est, k=p.validate_k, batch_size=p.batch_size, progress=progress)
         n_check[method] = len(sub)
+        bar.update()
+    bar.close()
     return PatchStudy(exact, checks, n_check, len(tw))
 
 

@@ -151,6 +151,8 @@ def _inverted(stated: list[str], main: str) -> list[str]:
 
 def probe(capture: Any, config: ProbesConfig | None = None, *, progress: bool = True) -> ProbeStudy:
     """Probe a capture (a :class:`~interp_af.acts.store.Capture` or its folder); see the module docstring."""
+    from tqdm import tqdm
+
     from interp_af.analysis.probe_transfer import Condition, cue_cosines, parse_condition, transfer_capture
     from interp_af.analysis.probes import ProbeConfig, merge, probe_capture
     from interp_af.acts.store import open_capture
@@ -179,10 +181,17 @@ def probe(capture: Any, config: ProbesConfig | None = None, *, progress: bool = 
             return f"arm={first_arm}", f"variant == {main!r}"
         return label, "variant in " + repr(stated)
 
-    positions = p.positions or None
-    results = [probe_capture(cap, lab, site=site, positions=positions, where=w, config=cfg)
-               for lab, w in map(spec, p.labels)]
+    # one probe_capture per (label, position): the same probes as one call per label (positions are probed
+    # independently), in steps small enough for a progress bar that moves
+    jobs = [(lab, w, pos) for lab, w in map(spec, p.labels) for pos in (p.positions or cap.positions)]
+    bar = tqdm(total=len(jobs) + 1, desc="probes", unit="step", disable=not progress)   # + geometry and transfer
+    results = []
+    for lab, w, pos in jobs:
+        bar.set_postfix_str(f"{lab} @ {pos}", refresh=False)
+        results.append(probe_capture(cap, lab, site=site, positions=(pos,), where=w, config=cfg))
+        bar.update()
     res = merge(results)
+    bar.set_postfix_str("cue geometry, transfer", refresh=False)
     cos = None
     if res.probes is not None and len(arms[main]) >= 2:
         try:
@@ -199,6 +208,8 @@ def probe(capture: Any, config: ProbesConfig | None = None, *, progress: bool = 
         labels = ("in_training", f"arm={first_arm}") if same_arms else ("in_training",)
         conds = [Condition(f"{v}:{lab}", lab, f"variant == {v!r}") for v in (main, inverted[0]) for lab in labels]
         tr = transfer_capture(cap, conds, site=site, position=pos, config=cfg)
+    bar.update()
+    bar.close()
     return ProbeStudy(res, cos, tr, spec(p.labels[0])[0], tuple(stated), tuple(p.labels))
 
 

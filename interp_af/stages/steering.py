@@ -171,6 +171,7 @@ def _positions(spec: tuple[str, ...]) -> Any:
 def steer(target: Any, config: SteeringConfig | None = None, *, progress: bool = True) -> SteerStudy:
     """Steer ``target``'s untrained-arm prompts along the direction; see the module docstring."""
     import torch
+    from tqdm import tqdm
 
     from interp_af.analysis.steering import generate_steered, mean_difference
     from interp_af.analysis.steering import steer as run_steer
@@ -200,9 +201,14 @@ def steer(target: Any, config: SteeringConfig | None = None, *, progress: bool =
     common = dict(op=s.op, site=s.site, positions=pos, batch_size=s.batch_size, n_boot=s.n_boot, seed=s.seed)
     scores: dict[int, float] = {}
     skipped: list[str] = []
+    # one bar over the stage: each candidate layer on the selection split, then the reported sweep (which
+    # draws its own bar over batches below it)
+    bar = tqdm(total=(len(layers) if s.select else 0) + 1, desc="steering", unit="step", disable=not progress)
     if s.select:
         unit = 1.0 if 1.0 in alphas else max(alphas, default=1.0)
         for L in layers:
+            bar.set_postfix_str(f"choose layer: {L}", refresh=False)
+            bar.update()
             d = direction(L)
             if not bool(torch.isfinite(d).all()) or float(d.norm()) == 0.0:
                 # the arms do not differ here (e.g. the cue lies outside a sliding-attention window)
@@ -219,8 +225,11 @@ def steer(target: Any, config: SteeringConfig | None = None, *, progress: bool =
     else:
         chosen = tuple(layers)
     d = direction(chosen[0])
+    bar.set_postfix_str(f"sweep at layer {chosen[0]}", refresh=False)
     res = run_steer(h, report or select, d, layers=chosen, alphas=alphas, n_random=s.n_random, progress=progress,
                     **common)
+    bar.update()
+    bar.close()
     source = s.direction_file or f"mean difference {s.site}.{chosen[0]} @ {s.source_position}"
     gens: tuple[str, ...] = ()
     if s.generate:

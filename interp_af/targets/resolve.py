@@ -98,12 +98,14 @@ class ResolvedTarget:
         """The model handle (loaded on first access; the same object afterwards)."""
         if self._handle is None:
             from interp_af.models.handle import load_model
+            from interp_af.models.hub import loading_bars
 
             m = self.model_config
             target = self.target.model()
-            self._handle = load_model(target, backend=m.backend, adapter=m.adapter or None, dtype=m.dtype,
-                                      device=m.device, device_map=m.device_map or None, remote=m.remote,
-                                      trust_remote_code=m.trust_remote_code)
+            with loading_bars(self.progress):
+                self._handle = load_model(target, backend=m.backend, adapter=m.adapter or None, dtype=m.dtype,
+                                          device=m.device, device_map=m.device_map or None, remote=m.remote,
+                                          trust_remote_code=m.trust_remote_code)
             self._handle.aliases = tuple(dict.fromkeys((self.target.name, *self.target.aliases)))
         return self._handle
 

@@ -82,3 +82,36 @@ def test_changed_table_recomputes_only_its_dependents(first_run):
 
 def test_default_config_is_the_organism_study():
     assert load_config(None).model.path == "organism" and load_config(None).setting.variant == "organism"
+
+
+def test_the_real_report_renders_every_figure_in_a_browser(first_run):
+    """The page of a real run (not a synthetic one): as many plotly figures drawn as the page holds figure
+    blocks, a clean console, nothing wider than the window."""
+    import os
+
+    from interp_af.testing.browser import check_page, find_chromium
+
+    if find_chromium() is None:
+        if os.environ.get("INTERP_AF_REQUIRE_BROWSER") == "1":
+            raise RuntimeError("INTERP_AF_REQUIRE_BROWSER=1 but no Chromium: apt-get install chromium-headless-shell")
+        pytest.skip("no headless Chromium (apt-get install chromium-headless-shell)")
+    _, out, _ = first_run
+    page = (out / "report.html").read_text()
+    n = page.count('<div class="plot">')
+    assert n >= 8, "every stage's figures should be on the page"
+    res = check_page(out / "report.html", expected_plots=n)
+    assert res.errors == (), res.explain()
+    assert res.plots == res.rendered == res.divs == n and res.svgs >= n, res.explain()
+    assert res.overflow_px == 0, res.explain()
+
+
+def test_every_figure_of_the_page_has_its_own_stage_file(first_run):
+    """Each figure on the page is also a file in its stage folder, one per figure key (two SAE sites' keys differ
+    only after a dot: they must not collapse into one file)."""
+    import re
+
+    _, out, _ = first_run
+    keys = re.findall(r'<figure id="fig-([^"]+)">', (out / "report.html").read_text())
+    assert any(k.endswith(".1") for k in keys) and any(k.endswith(".2") for k in keys), keys
+    missing = [k for k in keys if not list(out.glob(f"*/{k}.html"))]
+    assert not missing, missing

@@ -29,7 +29,7 @@ import torch
 from jaxtyping import Float
 from safetensors.torch import load_file
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af.analysis.sae.load import as_sae
@@ -176,7 +176,7 @@ def _grad_at(handle: Any, pb: _run.PromptBatch, sae: LoadedSAE, dt: Any, value: 
 
 def attribute_features(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt], dt: Any, *,
                        positions: Sequence[str] = ("decision",), method: str = "gxa", steps: int = 10,
-                       batch_size: int = 8) -> FeatureAttribution:
+                       batch_size: int = 8, progress: bool = True) -> FeatureAttribution:
     """Attribute the compliance metric of each prompt to the SAE's features (and error node) at ``positions``.
     ``method``: "gxa" (gradient x activation) or "ig" (integrated gradients, ``steps`` points)."""
     from interp_af.checks import positive_int
@@ -191,7 +191,8 @@ def attribute_features(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPr
         raise InterpAFError(f"steps={steps} must be >= 1 for integrated gradients")
     attrs, errs, acts, metrics = [], [], [], []
     for pb in tqdm(list(_run.batches(handle, prompts, dt, positions, batch_size)),
-                   desc=f"SAE attribution {sae.site} ({method})", leave=False):
+                   desc=f"SAE attribution {sae.site} ({method})", leave=False,
+                   disable=not progress):
         x, g, m = _grad_at(handle, pb, sae, dt, None)
         f = sae.encode(x)
         rec = sae.decode(f)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af.analysis.sae.load import as_sae
@@ -64,7 +64,7 @@ def _token_strings(tok: Any, ids: Sequence[int]) -> list[str]:
 @torch.no_grad()
 def feature_context(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt], features: Sequence[int], *,
                     dt: Any = None, k: int = 5, window: int = 6, batch_size: int = 16,
-                    skip_first: int = 1, dedupe: bool = True) -> FeatureContext:
+                    skip_first: int = 1, dedupe: bool = True, progress: bool = True) -> FeatureContext:
     """Top-``k`` (prompt, position) activations of each of ``features`` over every token of ``prompts``.
     ``dedupe``: keep one row per distinct context string (twins share their system prompt token for token, so
     without it the top rows are often one token of one sentence repeated in every prompt)."""
@@ -85,7 +85,7 @@ def feature_context(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPromp
     best_val = torch.full((len(feats), keep), -float("inf"))
     best_where = torch.full((len(feats), keep, 2), -1, dtype=torch.long)
     for pb in tqdm(list(_run.batches(handle, prompts, dt or empty, (), batch_size)), desc=f"SAE context {key}",
-                   leave=False):
+                   leave=False, disable=not progress):
         out = handle.forward(pb.batch, capture=(key,), stop_at_layer=key.layer + 1)
         spans = _run.row_spans(pb.batch, skip_first)
         for b, x in enumerate(_run.gather_rows(out.acts[key], pb.batch, spans)):

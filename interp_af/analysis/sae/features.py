@@ -23,7 +23,7 @@ import torch
 from jaxtyping import Float
 from safetensors.torch import load_file
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af.analysis.sae.load import as_sae
@@ -73,7 +73,8 @@ class FeatureActs:
 
 @torch.no_grad()
 def encode_prompts(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt], dt: Any, *,
-                   positions: Sequence[str] = ("cue", "end_user", "decision"), batch_size: int = 16) -> FeatureActs:
+                   positions: Sequence[str] = ("cue", "end_user", "decision"), batch_size: int = 16,
+                   progress: bool = True) -> FeatureActs:
     """Encode the SAE's site at ``positions`` of every prompt (one forward pass per batch, stopped after the
     SAE's layer)."""
     from interp_af.checks import positive_int
@@ -84,7 +85,7 @@ def encode_prompts(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt
     key = sae.site
     chunks = []
     for pb in tqdm(list(_run.batches(handle, prompts, dt, positions, batch_size)), desc=f"SAE encode {key}",
-                   leave=False):
+                   leave=False, disable=not progress):
         out = handle.forward(pb.batch, capture=(key,), capture_positions=pb.positions, stop_at_layer=key.layer + 1)
         chunks.append(sae.encode(out.acts[key]).cpu())
     return FeatureActs(sae.source, str(key), tuple(positions), torch.cat(chunks),

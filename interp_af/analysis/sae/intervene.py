@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af.analysis.sae.load import as_sae
@@ -167,7 +167,7 @@ def intervene_features(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPr
                        features: Sequence[int], *, mode: str = "zero", alpha: float = 0.0,
                        positions: Sequence[str] | str = ("decision",), n_random: int = 10, seed: int = 0,
                        arms: tuple[str, str] | None = None, batch_size: int = 8, skip_first: int = 1,
-                       random_pool: Sequence[int] | None = None) -> FeatureIntervention:
+                       random_pool: Sequence[int] | None = None, progress: bool = True) -> FeatureIntervention:
     """Edit ``features`` (``mode``: "zero", "mean", or "steer" = add ``alpha`` to each) at ``positions`` (names, or
     "all"), and ``n_random`` random sets of as many features; compliance per arm and the gap for each."""
     from interp_af.checks import finite_floats, nonneg_int, positive_int
@@ -202,7 +202,8 @@ def intervene_features(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPr
     sets = [feats] + [torch.as_tensor(rng.choice(pool, size=len(feats), replace=False)) for _ in range(n_random)]
 
     lds: list[list[Tensor]] = [[] for _ in range(len(sets) + 1)]
-    for pb in tqdm(list(_run.batches(handle, prompts, dt, names, batch_size)), desc=f"SAE {mode} {key}", leave=False):
+    for pb in tqdm(list(_run.batches(handle, prompts, dt, names, batch_size)), desc=f"SAE {mode} {key}", leave=False,
+                   disable=not progress):
         clean = handle.forward(pb.batch, capture=(key,), capture_positions=None if all_pos else pb.positions)
         lds[0].append(_run.logit_diff(clean.logits[:, -1], dt).float().cpu())
         if all_pos:

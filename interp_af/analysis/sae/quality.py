@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af.analysis.sae.load import as_sae
@@ -100,7 +100,8 @@ class _Moments:
 
 @torch.no_grad()
 def sae_quality(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt], dt: Any, *,
-                positions: Sequence[str] = ("decision",), batch_size: int = 8, skip_first: int = 1) -> SAEQuality:
+                positions: Sequence[str] = ("decision",), batch_size: int = 8, skip_first: int = 1,
+                progress: bool = True) -> SAEQuality:
     """Measure :class:`SAEQuality` of ``sae`` on ``prompts`` (three forward passes per batch: clean, spliced with
     the error term, spliced without it). ``skip_first`` leading positions (BOS) are neither scored nor spliced."""
     from interp_af.checks import nonneg_int, positive_int
@@ -116,7 +117,7 @@ def sae_quality(handle: Any, sae: LoadedSAE, prompts: Sequence[RenderedPrompt], 
     fired = torch.zeros(sae.d_sae, dtype=torch.bool)
     clean, with_err, no_err = [], [], []
     for pb in tqdm(list(_run.batches(handle, prompts, dt, positions, batch_size)), desc=f"SAE quality {key}",
-                   leave=False):
+                   leave=False, disable=not progress):
         out = handle.forward(pb.batch, capture=(key,))
         x_BTD = out.acts[key]
         clean.append(_run.logit_diff(out.logits[:, -1], dt).float().cpu())

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from tqdm import tqdm
+
 from interp_af.setting.types import RenderedPrompt
 
 from .attribution import FeatureAttribution, attribute_features
@@ -154,18 +156,30 @@ class SAEStudy:
 
 def run_study(handle: Any, saes: Sequence[Any], prompts: Sequence[RenderedPrompt], dt: Any,
               cfg: StudyConfig = StudyConfig(), *, progress: bool = False) -> SAEStudy:
-    """Run the study for every SAE in ``saes`` (:class:`LoadedSAE` s or sae-lens SAE objects)."""
+    """Run the study for every SAE in ``saes`` (:class:`LoadedSAE` s or sae-lens SAE objects); ``progress``: a
+    bar per pass over the prompts (quality, encoding, attribution, contexts, ablation) on stderr."""
     from interp_af.models.wrap import as_handle
 
     handle = as_handle(handle)
     entries: dict[str, SAEEntry] = {}
+    # one bar over the study's passes (five per SAE), above each pass's own bar over batches
+    bar = tqdm(total=5 * len(saes), desc="sae", unit="pass", disable=not progress)
+
+    def step(what: str) -> None:
+        bar.update()
+        bar.set_postfix_str(f"{sae.site}: {what}", refresh=False)
+
     for raw in saes:
         sae = as_sae(raw)
-        q = sae_quality(handle, sae, prompts, dt, positions=cfg.positions, batch_size=cfg.batch_size)
-        fa = encode_prompts(handle, sae, prompts, dt, positions=cfg.positions, batch_size=cfg.batch_size)
+        bar.set_postfix_str(f"{sae.site}: quality", refresh=False)
+        q = sae_quality(handle, sae, prompts, dt, positions=cfg.positions, batch_size=cfg.batch_size, progress=progress)
+        fa = encode_prompts(handle, sae, prompts, dt, positions=cfg.positions, batch_size=cfg.batch_size,
+                            progress=progress)
+        step("features")
         diff = differential_features(fa)
+        step("attribution")
         attr = attribute_features(handle, sae, prompts, dt, positions=cfg.positions, method=cfg.method,
-                                  steps=cfg.steps, batch_size=cfg.batch_size)
+                                  steps=cfg.steps, batch_size=cfg.batch_size, progress=progress)
         arms = diff.arms
         picks: dict[str, dict[str, Any]] = {}
         for pos in cfg.positions:
@@ -176,14 +190,18 @@ def run_study(handle: Any, saes: Sequence[Any], prompts: Sequence[RenderedPrompt
             show = sorted(set(cmp["top_a"]) | set(cmp["top_b"]) | set(top_diff[: cfg.k]) | set(gap_feats))
             picks[pos] = {"top_attr_a": cmp["top_a"], "top_attr_b": cmp["top_b"], "top_attr_jaccard": cmp["jaccard"],
                           "top_gap_features": gap_feats, "top_differential": top_diff[: cfg.k], "show": show}
+        step("top contexts")
         # one pass over the prompts for the contexts of every feature shown at any position
         ctx = feature_context(handle, sae, prompts, sorted({f for p in picks.values() for f in p["show"]}), dt=dt, k=3,
-                              batch_size=cfg.batch_size)
+                              batch_size=cfg.batch_size, progress=progress)
+        step("ablation")
         ablations = {}
         for pos, pick in picks.items():
             if pos in cfg.ablate_positions and pick["top_gap_features"]:
                 ablations[pos] = intervene_features(handle, sae, prompts, dt, pick["top_gap_features"], mode=cfg.mode,
                                                     positions=(pos,), n_random=cfg.n_random, seed=cfg.seed,
-                                                    arms=arms, batch_size=cfg.batch_size)
+                                                    arms=arms, batch_size=cfg.batch_size, progress=progress)
         entries[str(sae.site)] = SAEEntry(sae.describe(), str(sae.site), q, fa, diff, attr, ctx, picks, ablations)
+        bar.update()
+    bar.close()
     return SAEStudy(cfg, len(prompts), entries)

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.models.wrap import as_handle
 from interp_af import atomic, owned
