@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from interp_af.analysis.attribution import _pairs
 from interp_af.analysis.patching import PatchResult, position_axis

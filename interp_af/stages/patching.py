@@ -212,8 +212,12 @@ def screen(t: Any, p: PatchingConfig, *, progress: bool = True) -> PatchStudy:
     comparison on the confirmed denoising cells; other listed attribution methods are validated as usual."""
     from interp_af.analysis.attribution import DEFAULT_GRID, attribute, validate_attribution
     from interp_af.analysis.screening import confirm, screen_check
+    from tqdm import tqdm
 
     h, tw = t.handle, t.patch_twins(p.n_queries)
+    others = [m for m in p.attribution if m != "atp"]
+    bar = tqdm(total=2 * len(p.directions) + len(others), desc="patching (screen)", unit="pass",
+               disable=not progress)
     layers = list(p.layers) or None
     # "auto": the attribution grid (per position except head_out): screening a finer grid costs nothing extra
     grid = {"auto": DEFAULT_GRID, "yes": {s: True for s in DEFAULT_GRID},
@@ -224,20 +228,24 @@ def screen(t: Any, p: PatchingConfig, *, progress: bool = True) -> PatchStudy:
     for direction in p.directions:
         est = attribute(h, tw, sites=p.sites, method="atp", direction=direction, clean=p.clean, layers=layers,
                         by_position=grid, n_boot=p.n_boot, seed=p.seed, progress=progress)
+        bar.update()
         if p.heads:
             est = {s: _keep_heads(r, p.heads) if s == "head_out" else r for s, r in est.items()}
         confirmed = {s: confirm(h, tw, est[s], k=p.confirm_top, dt=t.dt, batch_size=p.batch_size,
                                 progress=progress) for s in p.sites}
+        bar.update()
         for s in p.sites:
             screened[(direction, s)], exact[(direction, s)] = est[s], confirmed[s]
         if direction == "denoise" and "atp" in p.attribution:
             checks["atp"], n_check["atp"] = screen_check(est, confirmed), len(tw)
-    for method in (m for m in p.attribution if m != "atp"):
+    for method in others:
         sub = tw[: p.ig_queries]
         est = attribute(h, sub, sites=p.sites, method=method, steps=p.ig_steps, clean=p.clean, layers=layers,
                         n_boot=p.n_boot, seed=p.seed, progress=progress)
         checks[method] = validate_attribution(h, sub, est, k=p.validate_k, batch_size=p.batch_size, progress=progress)
         n_check[method] = len(sub)
+        bar.update()
+    bar.close()
     return PatchStudy(exact, checks, n_check, len(tw), "screen", screened)
 
 
