@@ -56,6 +56,11 @@ def module(name: str):
     return importlib.import_module(_MODULES[name])
 
 
+# Bind the submodule first: importing ``interp_af.zoo.truth`` later (a zoo model's module does) would otherwise
+# rebind the package attribute ``truth`` from this function to that module.
+from interp_af.zoo import truth as _truth_module  # noqa: E402,F401
+
+
 def truth(name: str) -> "ZooTruth":
     """The declared ground truth of zoo model ``name``."""
     return module(name).TRUTH

@@ -31,6 +31,10 @@ QUERIES = "".join(f"Write a short poem about topic number {i}\n" for i in range(
 
 WRAPPER = textwrap.dedent("""
     import os, signal, sys
+    # A terminal's Ctrl-C reaches a process whose SIGINT is handled. A test run started in the background by a
+    # non-interactive shell (`.ci/run &`) ignores SIGINT, children inherit that, and Python then installs no
+    # handler: restore the one an interactive shell would give the command.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     mode, fn, n = os.environ["FAULT"].split(":")
     n, count, real = int(n), [0], getattr(os, fn)
     def hooked(*a, **k):
