@@ -7,17 +7,12 @@ from __future__ import annotations
 import pytest
 
 import interp_af as af
-from tests.analysis._patch_helpers import QUERIES, ShortVariant
+from tests.analysis._patch_helpers import QUERIES, short_setting
 
 
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory):
-    from interp_af.setting.prompts import register_variant
-
-    register_variant(ShortVariant(), overwrite=True)
-    qfile = tmp_path_factory.mktemp("q") / "q.txt"
-    qfile.write_text("\n".join(q.text for q in QUERIES))
-    return dict(variant="short-test", contrasts=(), queries=str(qfile), benign=False)
+    return short_setting(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -29,13 +29,11 @@ sites, layers and positions. How it stays fast and small:
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import json
 import math
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -89,23 +87,6 @@ def _tail_shape(handle: Any, site: str) -> tuple[int, ...]:
 def default_shard_rows(row_bytes: int) -> int:
     """Rows per shard: as many as fit in SHARD_BYTES, a multiple of 16, between 16 and 4096."""
     return max(16, min(4096, (SHARD_BYTES // max(1, row_bytes)) // 16 * 16))
-
-
-@contextmanager
-def _lock(out: Path) -> Iterator[None]:
-    """One writer per folder. flock is released by the kernel even on kill -9, so a crash never leaves it stuck."""
-    try:
-        fh = open(out / ".lock", "w")
-    except OSError as err:
-        raise atomic.os_error(err, out / ".lock", "creating") from err
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InterpAFError(f"another capture is writing to {out}; wait for it or choose another --out") from None
-        yield
-    finally:
-        fh.close()
 
 
 def _claim(out: Path, allow_foreign: bool) -> None:
@@ -434,7 +415,7 @@ def capture(handle: Any, prompts: Sequence[Any], out_dir: str | Path, *, sites: 
     if out.exists() and not out.is_dir():
         raise InterpAFError(f"output path {out} is a file; choose a folder for --out")
     _claim(out, allow_foreign)
-    with _lock(out):
+    with owned.writer_lock(out, what="capture", hint="wait for it or choose another --out"):
         old = _prepare_dir(out, plan.want, overwrite)
         # a killed run's temporary files (kill -9 while a shard or an array was being written) go first
         _sweep(out)

@@ -45,3 +45,14 @@ def twins(h, n: int = 1):
     from interp_af.setting.twins import make_twins
 
     return make_twins(h.tokenizer, QUERIES[:n], ShortVariant())
+
+
+def short_setting(tmp_path_factory) -> dict:
+    """The ``[setting]`` keys of a study on :class:`ShortVariant` and :data:`QUERIES` (registered, written to a
+    query file): short twins that keep tiny-model studies fast."""
+    from interp_af.setting.prompts import register_variant
+
+    register_variant(ShortVariant(), overwrite=True)
+    qfile = tmp_path_factory.mktemp("q") / "q.txt"
+    qfile.write_text("\n".join(q.text for q in QUERIES))
+    return dict(variant="short-test", contrasts=(), queries=str(qfile), benign=False)

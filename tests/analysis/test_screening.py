@@ -13,7 +13,7 @@ from interp_af.analysis.patching import patch_twins
 from interp_af.analysis.screening import confirm, top_cells
 from interp_af.errors import InterpAFError
 
-from ._patch_helpers import QUERIES, ShortVariant, handle, twins
+from ._patch_helpers import handle, short_setting, twins
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +61,7 @@ def test_confirm_refuses_other_twins(llama):
 
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory):
-    from interp_af.setting.prompts import register_variant
-
-    register_variant(ShortVariant(), overwrite=True)
-    qfile = tmp_path_factory.mktemp("q") / "q.txt"
-    qfile.write_text("\n".join(q.text for q in QUERIES))
-    return dict(variant="short-test", contrasts=(), queries=str(qfile), benign=False)
+    return short_setting(tmp_path_factory)
 
 
 def test_screen_mode_summary_and_report_say_what_was_swept(tiny_models, setting, tmp_path):
