@@ -160,8 +160,10 @@ def part_patch(args, h, twins, dt) -> None:
     from interp_af.models.metric import logit_diff, metric_inputs
     from interp_af.models.patching import Cell
 
-    if not isinstance(h.model, HookedTransformer):
-        print("patch_speedup: not measured (the default handle is not a HookedTransformer)")
+    # the auto backend patches on its TransformerLens side (built here, on first need, as in a study)
+    tl_side = getattr(h, "tl", h)
+    if not isinstance(getattr(tl_side, "model", None), HookedTransformer):
+        print("patch_speedup: not measured (the default handle has no HookedTransformer)")
         return
     tw = twins[0]
     clean, corrupt = metric_inputs(tw.a.input_ids, dt), metric_inputs(tw.b.input_ids, dt)
@@ -170,7 +172,7 @@ def part_patch(args, h, twins, dt) -> None:
     layers = spread(range(h.n_layers), args.patch_layers)
     positions = spread(range(f, T), args.patch_positions)
     cells = [Cell(L, None, (p,)) for L in layers for p in positions]
-    m = h.model
+    m = tl_side.model
     with torch.no_grad():
         _, cache = m.run_with_cache(torch.tensor([clean]), names_filter=lambda n: n.endswith("hook_resid_pre"))
     index = __import__("pandas").DataFrame({"layer": [c.layer for c in cells], "pos": [c.positions[0] for c in cells]})

@@ -12,7 +12,8 @@ that flows downstream. With ``grad=True`` the pass keeps its graph and captured 
 a later ``backward()``; weights are frozen, so gradients only flow to activations.
 
 :func:`load_model` resolves a local folder or Hub id, applies an optional PEFT adapter, and returns the
-backend's handle: ``"tl"`` (TransformerLens: ``HookedTransformer`` with folding off where TL supports the
+backend's handle: ``"auto"`` (the default: nnsight for forward passes, TransformerLens for patching and
+gradients, over the same weights; :mod:`interp_af.models.routed`), ``"tl"`` (TransformerLens: ``HookedTransformer`` with folding off where TL supports the
 architecture, ``TransformerBridge`` elsewhere) or ``"nnsight"`` (local trace, or the same trace on NDIF with
 ``remote=True``). Both give plain Hugging Face numerics. ``model`` may also be a ``.gguf`` file or a packaged
 model's name (``smollm2-135m-instruct``, ``gemma-3-270m``); such handles carry ``source`` (the GGUF's sha256)
@@ -35,7 +36,7 @@ from interp_af.models.batch import Batch, collate, pad_id_of
 from interp_af.models.interventions import Intervention
 from interp_af.models.sites import SITES, SiteKey
 
-BACKENDS: tuple[str, ...] = ("tl", "nnsight")
+BACKENDS: tuple[str, ...] = ("auto", "tl", "nnsight")
 
 
 @dataclass(frozen=True)
@@ -231,11 +232,12 @@ def position_ids(batch: Batch) -> Tensor:
     return (batch.attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | None = None, dtype: str = "float32",
+def load_model(model: str | Path, *, backend: str = "auto", adapter: str | Path | None = None, dtype: str = "float32",
                device: str = "cpu", device_map: str | None = None, remote: bool = False,
                trust_remote_code: bool = False, tl_route: str = "auto") -> BaseHandle:
     """Load ``model`` (local folder, Hub id, ``.gguf`` file or packaged model name) with ``backend``
-    ("tl" | "nnsight").
+    ("auto" | "tl" | "nnsight"; "auto", the default, runs forward passes through nnsight and patching and
+    gradients through TransformerLens, over the same weights: :mod:`interp_af.models.routed`).
 
     ``adapter``: a PEFT adapter folder, merged into the weights. ``device_map`` (e.g. "auto") is passed to
     transformers/accelerate for several GPUs. ``remote=True`` (nnsight only) runs traces on NDIF.
@@ -250,6 +252,8 @@ def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | 
         return as_handle(model)
     if backend not in BACKENDS:
         raise InterpAFError(f"backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    if remote and backend == "auto":
+        backend = "nnsight"   # NDIF runs nnsight traces: the only route there
     if remote and backend != "nnsight":
         raise InterpAFError("remote=True needs backend='nnsight' (NDIF runs nnsight traces)")
     from interp_af.models.devices import check_device
@@ -263,6 +267,11 @@ def load_model(model: str | Path, *, backend: str = "tl", adapter: str | Path | 
 
         return load_tl(model, adapter=adapter, dtype=torch_dtype, device=device, device_map=device_map,
                        trust_remote_code=trust_remote_code, route=tl_route)
+    if backend == "auto":
+        from interp_af.models.routed import load_routed
+
+        return load_routed(model, adapter=adapter, dtype=torch_dtype, device=device, device_map=device_map,
+                           trust_remote_code=trust_remote_code)
     from interp_af.models.nn import load_nnsight
 
     return load_nnsight(model, adapter=adapter, dtype=torch_dtype, device=device, device_map=device_map,

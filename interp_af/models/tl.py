@@ -98,31 +98,70 @@ def load_tl(model: str | Path, *, adapter=None, dtype: torch.dtype = torch.float
     path = resolve_model(model)
     tok = load_tokenizer(path, trust_remote_code)
     model_type = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code).model_type
-    if route == "auto":
-        route = "bridge" if (model_type in _BRIDGE_ONLY or device_map is not None) else "hooked"
+    route = _pick_route(route, model_type, device_map)
     # the hooked route copies the weights into TL's layout: keep the HF copy on the CPU meanwhile
     hf = load_hf_model(path, dtype=dtype, device="cpu" if route == "hooked" else device,
                        device_map=device_map, trust_remote_code=trust_remote_code, adapter=adapter)
+    handle = _build(path, hf, tok, name=str(model), model_type=model_type, route=route, dtype=dtype, device=device,
+                    device_map=device_map, reload=None)
+    handle.source = read_source(path)
+    return handle
+
+
+def tl_from_hf(path: Path | None, hf: Any, tokenizer: Any, *, name: str, model_type: str, adapter=None,
+               dtype: torch.dtype = torch.float32, device: str = "cpu", device_map: str | None = None,
+               trust_remote_code: bool = False) -> "TLHandle":
+    """A TransformerLens handle over an HF model that stays in use elsewhere (the ``auto`` backend's nnsight side).
+
+    The hooked route converts ``hf``'s weights (a copy in TL's layout; ``hf`` is left as it is). The Bridge wraps
+    the module it is given and re-wires it, so it gets a second HF model loaded from ``path``.
+    """
+    from interp_af.models.hub import load_hf_model
+
+    if path is None:
+        raise InterpAFError(f"{name!r} has no local folder to build its TransformerLens model from; load it with "
+                            "backend='tl' for patching and gradients")
+
+    def reload() -> Any:
+        return load_hf_model(path, dtype=dtype, device=device, device_map=device_map,
+                             trust_remote_code=trust_remote_code, adapter=adapter)
+
+    route = _pick_route("auto", model_type, device_map)
+    return _build(path, hf if route == "hooked" else reload(), tokenizer, name=name, model_type=model_type,
+                  route=route, dtype=dtype, device=device, device_map=device_map, reload=reload, keep_hf=True)
+
+
+def needs_bridge(model_type: str, device_map: str | None) -> bool:
+    """TL's hooked route does not cover this architecture, or cannot spread over several GPUs."""
+    return model_type in _BRIDGE_ONLY or device_map is not None
+
+
+def _pick_route(route: str, model_type: str, device_map: str | None) -> str:
+    if route == "auto":
+        return "bridge" if needs_bridge(model_type, device_map) else "hooked"
+    return route
+
+
+def _build(path: Path, hf: Any, tok: Any, *, name: str, model_type: str, route: str, dtype: torch.dtype, device: str,
+           device_map: str | None, reload: Callable[[], Any] | None, keep_hf: bool = False) -> "TLHandle":
     tl_model = None
     if route == "hooked":
         try:
             tl_model = _hooked_from_hf(path, hf, tok, dtype, device)
         except (NotImplementedError, KeyError, AttributeError, ValueError):
             route = "bridge"  # an architecture TL's hooked loaders do not cover: the Bridge wraps HF as is
-            hf = hf.to(device)
+            hf = reload() if reload is not None else hf.to(device)
     if tl_model is None:
         from transformer_lens.model_bridge import TransformerBridge
 
         # the HF model is already placed (device_map applied at load): the Bridge uses it as is
         tl_model = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=copy.deepcopy(tok),
                                                        dtype=dtype, device=None if device_map else device)
-    else:
+    elif not keep_hf:
         del hf
     tl_model.eval()
     tl_model.requires_grad_(False)
-    handle = TLHandle(tl_model, tok, name=str(model), route=route, model_type=model_type, path=path, device=device)
-    handle.source = read_source(path)
-    return handle
+    return TLHandle(tl_model, tok, name=name, route=route, model_type=model_type, path=path, device=device)
 
 
 class TLHandle(BaseHandle):
@@ -231,39 +270,48 @@ class TLHandle(BaseHandle):
             kv = TransformerLensKeyValueCache.init_cache(m.cfg, dev, 1)
             m(tgt[:, :f], past_kv_cache=kv, return_type=None)
             kv.freeze()
+        # the target's keys/values at every position, filled in by its reference run: a patch at position s
+        # leaves positions before s untouched at every layer (attention is causal), so a row whose earliest
+        # patched position is s runs positions s.. only, over the target's cache up to s
+        kv_t = TransformerLensKeyValueCache.init_cache(m.cfg, dev, 1) if kv is None else _expand_cache(kv, 1, frozen=False)
 
-        def reference(ids: Tensor, names: set[str]) -> tuple[Tensor, Any]:
+        def reference(ids: Tensor, names: set[str], cache: Any) -> tuple[Tensor, Any]:
             """An unpatched run; with the prefix cached, of the suffix only (the prefix is the same in both
             prompts). It stops after the last block and unembeds the last position only: TL's default would
             unembed every position (T x vocab, about half a forward pass at a 49k vocabulary)."""
-            if kv is None:
-                return m.run_with_cache(ids, names_filter=lambda n: n in names, stop_at_layer=self.n_layers)
-            return m.run_with_cache(ids[:, f:], names_filter=lambda n: n in names, stop_at_layer=self.n_layers,
-                                    past_kv_cache=_expand_cache(kv, 1))
+            return m.run_with_cache(ids if kv is None else ids[:, f:], names_filter=lambda n: n in names,
+                                    stop_at_layer=self.n_layers, past_kv_cache=cache)
 
-        resid_t, cache_t = reference(tgt, site_names | start_names)
-        resid_s, cache_s = reference(src, site_names)
+        resid_t, cache_t = reference(tgt, site_names | start_names, kv_t)
+        resid_s, cache_s = reference(src, site_names, None if kv is None else _expand_cache(kv, 1))
         ld_t = float(logit_diff(self._last_logits(resid_t), dt)[0])
         ld_s = float(logit_diff(self._last_logits(resid_s), dt)[0])
         rows = 2.0 if kv is None else (f + 2 * (T - f)) / T
         if not cells:
             return PatchRun(torch.zeros(0, dtype=torch.float64), ld_t, ld_s, rows, "tl-prefix-cache")
-        cut = 0 if kv is not None else f   # the cached activations hold positions cut.. when the prefix is cached
+        cut = 0 if kv is not None else f   # the cached activations hold positions f.. from here on
         out = torch.empty(len(cells), dtype=torch.float64)
         by_layer: dict[int, list[int]] = defaultdict(list)
         for i, c in enumerate(cells):
             by_layer[c.layer].append(i)
+        # a position before f holds the same activation in both runs (the prompts agree up to f): no patch there
+        eff = [tuple(p for p in c.positions if p >= f) for c in cells]
+        for i, pos in enumerate(eff):
+            if not pos:
+                out[i] = ld_t
         for L, idx in by_layer.items():
+            idx = [i for i in idx if eff[i]]
             start = L + 1 if site == "resid_post" else L
             resid0 = cache_t[_start_name(site, L)][:, cut:]
-            src_act = cache_s[tl_hook_name(site, L)][:, cut:]
-            for lo in range(0, len(idx), batch_size):
-                chunk = idx[lo:lo + batch_size]
+            src0 = cache_s[tl_hook_name(site, L)][:, cut:]
+            for chunk in _chunks_by_start(idx, [min(p) if p else T for p in eff], T, batch_size):
                 R = len(chunk)
-                mask = torch.zeros(R, T - f, dtype=torch.bool, device=dev)
+                s0 = min(min(eff[i]) for i in chunk)   # this chunk runs positions s0..T-1
+                mask = torch.zeros(R, T - s0, dtype=torch.bool, device=dev)
                 for r, i in enumerate(chunk):
-                    mask[r, [p - f for p in cells[i].positions]] = True
-                resid = resid0.expand(R, -1, -1)
+                    mask[r, [p - s0 for p in eff[i]]] = True
+                resid = resid0[:, s0 - f:].expand(R, -1, -1)
+                src_act = src0[:, s0 - f:]
                 hooks = []
                 if site in ("resid_pre", "resid_post"):
                     resid = torch.where(mask[..., None], src_act, resid)
@@ -282,9 +330,9 @@ class TLHandle(BaseHandle):
                 with m.hooks(fwd_hooks=hooks):
                     # run the blocks only; norm + unembed just the last position (the vocab can be 128k wide)
                     final = m(resid, start_at_layer=start, stop_at_layer=self.n_layers,
-                              past_kv_cache=None if kv is None else _expand_cache(kv, R))
+                              past_kv_cache=_expand_cache(kv_t, R, upto=s0))
                 out[chunk] = logit_diff(self._last_logits(final), dt).double().cpu()
-                rows += R * (T - f) / T * (self.n_layers - start) / self.n_layers
+                rows += R * (T - s0) / T * (self.n_layers - start) / self.n_layers
         return PatchRun(out, ld_t, ld_s, rows, "tl-prefix-cache")
 
     def _last_logits(self, resid_BTD: Tensor) -> Tensor:
@@ -302,11 +350,27 @@ def _start_name(site: str, layer: int) -> str:
     return tl_hook_name("resid_post" if site == "resid_post" else "resid_pre", layer)
 
 
-def _expand_cache(kv: Any, rows: int) -> Any:
-    """A frozen view of a batch-1 TL key/value cache repeated over ``rows`` rows (no copy of the tensors)."""
+def _expand_cache(kv: Any, rows: int, *, upto: int | None = None, frozen: bool = True) -> Any:
+    """A view of a batch-1 TL key/value cache repeated over ``rows`` rows, holding positions ``..upto`` (no copy of
+    the tensors). Frozen: a pass reads it and appends nothing; unfrozen: a pass appends its own keys/values
+    (to a new list: ``kv`` itself is left as it is)."""
+    cut = slice(None, upto)
     out = copy.copy(kv)
-    out.entries = [type(e)(e.past_keys.expand(rows, -1, -1, -1), e.past_values.expand(rows, -1, -1, -1), True)
-                   for e in kv.entries]
-    out.previous_attention_mask = kv.previous_attention_mask.expand(rows, -1)
-    out.frozen = True
+    out.entries = [type(e)(e.past_keys[:, cut].expand(rows, -1, -1, -1), e.past_values[:, cut].expand(rows, -1, -1, -1),
+                           frozen) for e in kv.entries]
+    out.previous_attention_mask = kv.previous_attention_mask[:, cut].expand(rows, -1)
+    out.frozen = frozen
     return out
+
+
+def _chunks_by_start(idx: Sequence[int], starts: Sequence[int], T: int, batch_size: int) -> list[list[int]]:
+    """Cells ``idx`` in batches that share a start position: sorted by their earliest patched position, at most
+    ``batch_size`` a batch, and a new batch once a cell's suffix is at most half the batch's first (so a row runs
+    under 2x the positions it needs, in about log2(T) + len(idx) / batch_size passes)."""
+    chunks: list[list[int]] = []
+    for i in sorted(idx, key=lambda i: starts[i]):
+        if chunks and len(chunks[-1]) < batch_size and 2 * (T - starts[i]) > T - starts[chunks[-1][0]]:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    return chunks

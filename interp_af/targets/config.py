@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from interp_af.options import option, validate
 
-BACKENDS = ("tl", "nnsight")
+BACKENDS = ("auto", "tl", "nnsight")
 DTYPES = ("float32", "bfloat16", "float16", "float64", "fp32", "bf16", "fp16")
 CASINGS = ("", "lower", "title", "upper")
 
@@ -25,12 +25,13 @@ class ModelConfig:
 
     path: str = option("", "A target name (see `interp-af targets`), a local Hugging Face folder or a Hub id; "
                            "'' = the default target.")
-    backend: str = option("tl", "tl (TransformerLens) or nnsight.", choices=BACKENDS)
+    backend: str = option("auto", "auto (nnsight for forward passes, TransformerLens for patching and gradients), "
+                                  "tl (TransformerLens) or nnsight.", choices=BACKENDS)
     adapter: str = option("", "A PEFT (LoRA) adapter folder or Hub id, merged into the weights; '' = none.")
     dtype: str = option("float32", "Model dtype.", choices=DTYPES)
     device: str = option("cpu", "cpu, cuda, cuda:1, ... (with device_map: where the inputs go).")
     device_map: str = option("", "'auto' spreads a large model over several GPUs (accelerate); '' = one device.")
-    remote: bool = option(False, "nnsight only: run the traces on NDIF (needs an NDIF API key and network).")
+    remote: bool = option(False, "nnsight (or auto) only: run the traces on NDIF (needs an NDIF API key and network).")
     trust_remote_code: bool = option(False, "Allow the model repository's own Python code (off: safer).")
 
     def __post_init__(self) -> None:

@@ -16,6 +16,10 @@ from interp_af.models.metric import decision_tokens, metric_inputs
 
 from ._patch_helpers import handle, twins
 
+# A normalised effect is a float32 logit difference over the twins' gap (0.05-0.5 on these random-init models):
+# its rounding noise is ~1e-5, and depends on the CPU's kernels (1.75e-5 on one machine, under 1e-5 on another).
+EFF_TOL = 1e-4
+
 
 @pytest.fixture(scope="module")
 def llama(tiny_models):
@@ -58,7 +62,7 @@ def test_resid_pre_equals_transformer_lens(llama):
     assert float(got[:, :f].abs().max()) == 0.0
     # the grid is not trivially flat: the cue cell at layer 0 carries the whole difference
     cue = tw.diff_positions[0]
-    assert abs(float(got[0, cue]) - 1.0) < 1e-5
+    assert abs(float(got[0, cue]) - 1.0) < EFF_TOL
     assert ours.info["cells_computed"] < ours.info["cells_total"]  # prefix cells skipped, not computed
 
 
@@ -96,7 +100,8 @@ def test_mlp_and_attn_out_equal_transformer_lens(llama):
         ref = _tl_reference(llama, tw, partial(patching.generic_activation_patch, index_df=df, activation_name=site,
                                                patch_setter=patching.layer_pos_patch_setter))
         got = torch.stack([ours.effect()[L, 0, p] for L in range(llama.n_layers) for p in cols])
-        assert float((got - ref.double()).abs().max()) < 1e-4, site
+        # effects up to ~4 here: float32 noise of the logit difference scales with the effect
+        assert float((got - ref.double()).abs().max()) < 1e-4 * max(1.0, float(ref.abs().max())), site
 
 
 def test_cells_before_first_difference_are_zero_and_skipped(llama):
@@ -107,7 +112,7 @@ def test_cells_before_first_difference_are_zero_and_skipped(llama):
     assert bool(res.computed[:, :, f:].all())
     assert float(res.effect()[:, :, :f].abs().max()) == 0.0
     # noising at the last layer's output of the decision position reproduces the other arm exactly
-    assert abs(float(res.effect()[-1, 0, -1]) - 1.0) < 1e-5
+    assert abs(float(res.effect()[-1, 0, -1]) - 1.0) < EFF_TOL
 
 
 @pytest.mark.parametrize("backend", ["tl", "nnsight"])
@@ -129,7 +134,7 @@ def test_multi_query_axis_and_intervals(llama):
     assert QUERY_BIN in res.columns
     cue_col = next(i for i, c in enumerate(res.columns) if "→" in c)  # the label "true→false" marks the cue
     eff = res.effect()
-    assert abs(float(eff[0, 0, cue_col]) - 1.0) < 1e-5
+    assert abs(float(eff[0, 0, cue_col]) - 1.0) < EFF_TOL
     lo, hi = res.interval()
     assert bool((lo <= eff + 1e-9).all()) and bool((eff <= hi + 1e-9).all())
     # averaging is a ratio of means over queries
@@ -244,5 +249,5 @@ def test_axis_anchored_on_cue_when_system_prompts_differ(llama):
     res = patch_twins(llama, tws, site="resid_pre", layers=[0], n_boot=50, progress=False)
     assert "<before cue>" in res.columns and QUERY_BIN in res.columns
     cue = next(i for i, c in enumerate(res.columns) if c.startswith("cue+0:") and "→" in c)
-    assert abs(float(res.effect()[0, 0, cue]) - 1.0) < 1e-5
+    assert abs(float(res.effect()[0, 0, cue]) - 1.0) < EFF_TOL
     assert float(res.effect()[0, 0, res.columns.index("<before cue>")]) == 0.0
