@@ -51,7 +51,7 @@ def test_config_is_valid(name):
     for v in (cfg.setting.variant, *cfg.setting.contrasts):
         assert get_variant(v).name == v
     assert set(cfg.capture.sites) <= set(SITES) and set(cfg.patching.sites) <= set(SITES)
-    assert cfg.model.backend in ("tl", "nnsight")
+    assert cfg.model.backend in ("auto", "tl", "nnsight")
     # every config documents target, hardware, runtime and how to point at local weights
     header = path.read_text().split("\nname")[0].lower()
     for word in ("target:", "hardware:", "runtime:", "weights:"):

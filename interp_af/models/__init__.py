@@ -1,6 +1,6 @@
 """Model handles: one interface over TransformerLens and nnsight, canonical sites, interventions, the metric.
 
-``load_model(path_or_id, backend="tl"|"nnsight", adapter=..., dtype=..., device=..., device_map=...)`` returns
+``load_model(path_or_id, backend="auto"|"tl"|"nnsight", adapter=..., dtype=..., device=..., device_map=...)`` returns
 a handle whose ``forward(batch, capture=..., interventions=..., logit_positions=..., stop_at_layer=...,
 grad=...)`` runs one pass; ``as_handle(obj)`` wraps a model object you already hold. ``path_or_id`` may also be
 a ``.gguf`` file or a packaged model (``smollm2-135m-instruct``, ``gemma-3-270m``: :mod:`interp_af.models.packaged`),

@@ -16,8 +16,10 @@ Interventions and captures become TL forward hooks (``run_with_hooks``), one hoo
 Activation patching on the hooked route has a fast path (:meth:`TLHandle._patch_fast`, the same contract as
 :func:`interp_af.models.patching.patch_generic`): positions before the first differing token are identical in
 both runs and causally untouched by any patch at or after it, so their keys/values are computed once (a
-frozen prefix KV cache) and every patched row runs only the suffix; and a patch at layer ``L`` starts the pass
-at ``L`` from the cached residual stream (``start_at_layer``), so nothing below ``L`` is recomputed.
+frozen prefix KV cache) and every patched row runs only the suffix; a patch at layer ``L`` starts the pass
+at ``L`` from the cached residual stream (``start_at_layer``), so nothing below ``L`` is recomputed; and a row
+whose earliest patched position is ``s`` runs positions ``s..`` only, over the target run's keys/values up to
+``s`` (causal attention: nothing before ``s`` can change), so a cell near the decision costs a few positions.
 """
 
 from __future__ import annotations
@@ -177,6 +179,7 @@ class TLHandle(BaseHandle):
         self.route = route
         self.model_type = model_type
         self.path = path
+        self._prefix: tuple[tuple[int, ...], Any] | None = None   # the patching fast path's last prefix KV cache
         cfg = model.cfg
         self.n_layers, self.d_model, self.n_heads, self.d_head = cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_head
         first = next(model.parameters())
@@ -267,9 +270,7 @@ class TLHandle(BaseHandle):
         start_names = {_start_name(site, L) for L in layers}
         kv = None
         if cells and 0 < f < T:  # keys/values of the untouched prefix, computed once for every run below
-            kv = TransformerLensKeyValueCache.init_cache(m.cfg, dev, 1)
-            m(tgt[:, :f], past_kv_cache=kv, return_type=None)
-            kv.freeze()
+            kv = self._prefix_kv(tgt[:, :f])
         # the target's keys/values at every position, filled in by its reference run: a patch at position s
         # leaves positions before s untouched at every layer (attention is causal), so a row whose earliest
         # patched position is s runs positions s.. only, over the target's cache up to s
@@ -334,6 +335,22 @@ class TLHandle(BaseHandle):
                 out[chunk] = logit_diff(self._last_logits(final), dt).double().cpu()
                 rows += R * (T - s0) / T * (self.n_layers - start) / self.n_layers
         return PatchRun(out, ld_t, ld_s, rows, "tl-prefix-cache")
+
+    def _prefix_kv(self, prefix: Tensor) -> Any:
+        """The frozen keys/values of ``prefix`` (``[1, f]``), kept for the next call: every query of a study shares
+        the system prompt before the cue, and every site and direction of one query shares its whole prefix, so
+        it is computed once, not once per (query, site, direction). Read-only: runs read views of it."""
+        from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
+
+        key = tuple(prefix[0].tolist())
+        held = self._prefix
+        if held is not None and held[0] == key:
+            return held[1]
+        kv = TransformerLensKeyValueCache.init_cache(self.model.cfg, self.model.cfg.device, 1)
+        self.model(prefix, past_kv_cache=kv, return_type=None)
+        kv.freeze()
+        self._prefix = (key, kv)
+        return kv
 
     def _last_logits(self, resid_BTD: Tensor) -> Tensor:
         from transformer_lens.utilities.activation_functions import apply_softcap

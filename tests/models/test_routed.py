@@ -16,7 +16,6 @@ from interp_af.models.handle import load_model
 from interp_af.models.interventions import Intervention
 from interp_af.models.routed import RoutedHandle
 from interp_af.models.sites import SITES, SiteKey
-from interp_af.models.tl import _chunks_by_start
 from tests.analysis._patch_helpers import twins
 from tests.conftest import ARCHS
 from tests.models.conftest import random_prompts
@@ -90,41 +89,6 @@ def test_bridge_architecture_falls_back_to_generic_patching(tiny_models, handles
     want = patch_twins(handles("gemma2", "nnsight"), tws, site="resid_pre", progress=False)
     assert got.info["path"] == "generic" and not auto.tl_built
     assert float((got.patched - want.patched).abs().max()) < 1e-5
-
-
-def test_fast_path_start_positions_and_prefix_positions(tiny_models, handles):
-    """Rows start at their earliest patched position (cheaper than at the first difference, same numbers), and a
-    position before the first difference is no patch at all (both runs hold the same activation there)."""
-    from interp_af.models.metric import decision_tokens, metric_inputs
-    from interp_af.models.patching import Cell, patch_generic
-
-    tl = handles("llama", "tl")
-    tw = twins(tl, 1)[0]
-    dt = decision_tokens(tl.tokenizer)
-    tgt, src = metric_inputs(tw.b.input_ids, dt), metric_inputs(tw.a.input_ids, dt)
-    f = next(i for i, (x, y) in enumerate(zip(tgt, src)) if x != y)
-    T = len(tgt)
-    cells = [Cell(L, None, (p,)) for L in range(tl.n_layers) for p in (f, f + 1, T - 1)]
-    cells += [Cell(0, None, (f - 3,)), Cell(1, None, (f - 1, T - 2))]
-    fast = tl.patch_cells("resid_pre", tgt, src, cells, dt)
-    slow = patch_generic(tl, "resid_pre", tgt, src, cells, dt)
-    assert fast.path == "tl-prefix-cache"
-    torch.testing.assert_close(fast.values, slow.values, atol=1e-4, rtol=0)
-    assert float(fast.values[-2]) == fast.target           # a prefix position changes nothing
-    # the cost counts the positions each row ran: under one full pass per cell, under the first-difference scheme
-    per_cell_at_f = (T - f) / T * 0.75                      # rows at layers 0 and 1 of 2: mean fraction 3/4
-    assert fast.rows - (f + 2 * (T - f)) / T < len(cells) * per_cell_at_f
-
-
-def test_chunks_by_start():
-    starts = [10, 90, 50, 11, 95, 60]
-    chunks = _chunks_by_start(range(6), starts, 100, batch_size=2)
-    assert sorted(i for c in chunks for i in c) == list(range(6))
-    assert all(len(c) <= 2 for c in chunks)
-    for c in chunks:   # every row runs under 2x the positions it needs
-        first = min(starts[i] for i in c)
-        assert all(2 * (100 - starts[i]) > 100 - first for i in c)
-    assert _chunks_by_start([], starts, 100, 4) == []
 
 
 def test_remote_auto_is_nnsight_and_configs_agree():
