@@ -195,6 +195,12 @@ class NNHandle(BaseHandle):
     def _forward(self, batch: Batch, capture: tuple[SiteKey, ...], capture_positions: Tensor | None,
                  interventions: tuple[Intervention, ...], logit_positions: Tensor | None,
                  stop_at_layer: int | None, grad: bool) -> ForwardOut:
+        if not capture and not interventions and stop_at_layer is None and not self.remote:
+            # nothing to read or edit inside the model: the plain transformers forward, without a trace (the
+            # same call the trace would make; a trace costs ~3% more on a 135M model on CPU)
+            out = self.lm._module(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                  position_ids=position_ids(batch), logits_to_keep=logit_columns(batch, logit_positions))
+            return ForwardOut(logits=out.logits, acts={})
         needed = [k.layer + 1 for k in capture] + [iv.layer + 1 for iv in interventions]
         n_run = stop_at_layer if stop_at_layer is not None else max(needed, default=0)
         plan = TracePlan(self.table, self.n_heads, n_run, capture, capture_positions, interventions,

@@ -41,7 +41,7 @@ def test_bad_backend_dtype_and_remote(tiny_models):
     with pytest.raises(InterpAFError, match="dtype 'float8'"):
         load_model(tiny_models["llama"], dtype="float8")
     with pytest.raises(InterpAFError, match="remote=True needs backend='nnsight'"):
-        load_model(tiny_models["llama"], remote=True)
+        load_model(tiny_models["llama"], backend="tl", remote=True)   # the default, auto, is nnsight on NDIF
 
 
 @pytest.mark.parametrize("backend", ["tl", "nnsight"])
