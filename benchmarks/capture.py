@@ -14,9 +14,10 @@ Llama-shaped model of about 100M parameters with a 32,000-token vocabulary) it m
   (peak measured over the capture phase: the kernel's high-water mark is reset with ``/proc/self/clear_refs``
   after the model is loaded, so loading spikes do not hide the capture's own memory). Target <= 1.1.
 
-The three lines are measured with the default TransformerLens backend (the naive recipe is TL too). An extra
-line repeats the timings through the nnsight backend, which runs the plain ``transformers`` model (on CPU its
-attention kernels are much faster than TransformerLens's), so a user choosing it gets that speed-up as well.
+The three lines are measured on the TransformerLens backend (``backend="tl"``), since the naive recipe,
+``run_with_cache``, is TL's. An extra line repeats the timings through the nnsight backend, which runs the plain
+``transformers`` model (on CPU its attention kernels are much faster than TransformerLens's); the default
+backend, ``auto``, captures through that route (``benchmarks/real.py`` measures it on SmolLM2).
 
 Run: ``.venv/bin/python benchmarks/capture.py`` (about 4-5 minutes on 2 CPU cores). On a GPU:
 ``--device cuda --dtype bfloat16 --big llama3-8b`` (random-init model of Llama-3.1-8B's shape; also prints

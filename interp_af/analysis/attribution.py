@@ -62,10 +62,13 @@ def _per_position(delta_T: Tensor, bins: list[tuple[int, ...]], f: int) -> Tenso
 def attribute(model: Any, twins: Sequence[Twin], *, sites: Sequence[str] = ("resid_pre", "attn_out", "mlp_out",
               "head_out"), method: str = "atp", direction: str = "denoise", clean: str = "a",
               by_position: dict[str, bool] | None = None, steps: int = 10, layers: Sequence[int] | None = None,
-              dt: Any = None, n_boot: int = 1000, seed: int = 0, progress: bool = True) -> dict[str, PatchResult]:
+              dt: Any = None, n_boot: int = 1000, seed: int = 0, progress: bool = True,
+              reuse_prefix: bool = True) -> dict[str, PatchResult]:
     """Attribution-patching estimates for every site in ``sites`` -> ``{site: PatchResult}``.
 
-    ``method="atp"``: gradient x activation difference (2 forward + 1 backward pass per query for all sites).
+    ``method="atp"``: gradient x activation difference (2 forward + 1 backward pass per query for all sites; where
+    the backend can cache a prefix (nnsight, ``auto``), the tokens both prompts share before the first difference
+    run once, and the passes run the rest: ``reuse_prefix=False`` runs whole prompts, with the same numbers).
     ``method="ig"``: integrated gradients with ``steps`` interpolation points per layer. ``by_position``: per
     site, cells per position (default: True except ``head_out``, which is layer x head over all positions).
     """
@@ -100,13 +103,22 @@ def attribute(model: Any, twins: Sequence[Twin], *, sites: Sequence[str] = ("res
         t_ids, s_ids = targets[q], sources[q]
         f = next(i for i, (x, y) in enumerate(zip(t_ids, s_ids)) if x != y)
         keys = [SiteKey(s, L) for s in sites for L in layers_t]
-        with torch.no_grad():
-            src = h.forward(h.collate([s_ids]), capture=keys)
-        source_ld[q] = float(logit_diff(src.logits, dt)[0])
-        if method == "atp":
+        # both prompts agree before f: their shared prefix runs once, without gradients (None: the backend
+        # cannot run after a cached prefix, so whole prompts run)
+        pre = _prefix(h, t_ids, f) if method == "atp" and reuse_prefix else None
+        if pre is not None:
+            deltas, ld_t, source_ld[q] = _atp_after(h, t_ids, s_ids, pre, keys, dt)
+            n_rows += (f + 3.0 * (len(t_ids) - f)) / len(t_ids)
+        elif method == "atp":
+            with torch.no_grad():
+                src = h.forward(h.collate([s_ids]), capture=keys)
+            source_ld[q] = float(logit_diff(src.logits, dt)[0])
             deltas, ld_t = _atp_one(h, t_ids, src, keys, dt)
             n_rows += 3.0
         else:
+            with torch.no_grad():
+                src = h.forward(h.collate([s_ids]), capture=keys)
+            source_ld[q] = float(logit_diff(src.logits, dt)[0])
             deltas, ld_t, rows = _ig_one(h, t_ids, src, keys, dt, steps, f)
             n_rows += 1.0 + 3.0 * rows  # source pass + (forward + backward ~ 2 forwards) on the IG rows
         target_ld[q] = ld_t
@@ -138,9 +150,32 @@ def attribute(model: Any, twins: Sequence[Twin], *, sites: Sequence[str] = ("res
     return out
 
 
-def _atp_one(h: Any, t_ids: list[int], src: Any, keys: list[SiteKey], dt: Any) -> tuple[dict, float]:
+def _prefix(h: Any, t_ids: list[int], f: int) -> Any:
+    make = getattr(h, "prefix", None)
+    return make(t_ids[:f]) if make is not None and 0 < f < len(t_ids) else None
+
+
+def _atp_after(h: Any, t_ids: list[int], s_ids: list[int], pre: Any, keys: list[SiteKey],
+               dt: Any) -> tuple[dict, float, float]:
+    """AtP over the suffixes only: the source's and the target's tokens from f on, each after the shared prefix
+    (keys/values computed once, without gradients), so neither the two forward passes nor the backward pass
+    run the prefix again. Positions before f get exactly 0: their activations are the same in both prompts."""
+    f = pre.length
+    with torch.no_grad():
+        src = h.forward(h.collate([s_ids[f:]]), capture=keys, after=pre)
+    deltas, ld_t = _atp_one(h, t_ids[f:], src, keys, dt, after=pre)
+    T = len(t_ids)
+    for k, d in deltas.items():
+        full = torch.zeros(T, *d.shape[1:], dtype=d.dtype)
+        full[f:] = d
+        deltas[k] = full
+    return deltas, ld_t, float(logit_diff(src.logits, dt)[0])
+
+
+def _atp_one(h: Any, t_ids: list[int], src: Any, keys: list[SiteKey], dt: Any,
+             after: Any = None) -> tuple[dict, float]:
     """One target pass with gradients + one backward: ``(s - t) . grad`` per position (and head)."""
-    out = h.forward(h.collate([t_ids]), capture=keys, grad=True)
+    out = h.forward(h.collate([t_ids]), capture=keys, grad=True, **({} if after is None else {"after": after}))
     ld = logit_diff(out.logits, dt)
     ld.sum().backward()
     deltas = {}

@@ -52,6 +52,18 @@ class ForwardOut:
     acts: Mapping[SiteKey, Tensor] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Prefix:
+    """The keys/values of a prompt prefix (``length`` tokens, one row), computed once without gradients
+    (:meth:`BaseHandle.prefix`): ``forward(batch, after=prefix)`` then runs ``batch`` as the tokens that follow
+    it, so work shared by several runs of the same prefix (both arms of a twin share everything before the cue)
+    is done once, and a backward pass stops at the prefix. ``cache`` is backend-specific; runs never modify it."""
+
+    cache: Any
+    length: int
+    tokens: tuple[int, ...]
+
+
 @runtime_checkable
 class ModelHandle(Protocol):
     name: str
@@ -133,10 +145,10 @@ class BaseHandle:
 
     def check_request(self, batch: Batch, capture: Sequence[SiteKey], capture_positions: Tensor | None,
                       interventions: Sequence[Intervention], logit_positions: Tensor | None,
-                      stop_at_layer: int | None) -> None:
+                      stop_at_layer: int | None, extra_width: int = 0) -> None:
         from interp_af.models.context import check_batch_width
 
-        check_batch_width(self, int(batch.input_ids.shape[1]), batch.lengths.tolist())
+        check_batch_width(self, int(batch.input_ids.shape[1]) + extra_width, batch.lengths.tolist())
         if stop_at_layer is not None and not (1 <= stop_at_layer <= self.n_layers):
             raise InterpAFError(f"stop_at_layer={stop_at_layer} is out of range; use 1..{self.n_layers} "
                                 "(the number of blocks to run) or None")
@@ -190,13 +202,33 @@ class BaseHandle:
     # -- the pass -----------------------------------------------------------------------------------------
     def forward(self, batch: Batch, *, capture: Sequence[SiteKey] = (), capture_positions: Tensor | None = None,
                 interventions: Sequence[Intervention] = (), logit_positions: Tensor | None = None,
-                stop_at_layer: int | None = None, grad: bool = False) -> ForwardOut:
+                stop_at_layer: int | None = None, grad: bool = False, after: Prefix | None = None) -> ForwardOut:
+        """One pass (module docstring). ``after``: a :class:`Prefix` from :meth:`prefix`; ``batch`` is then one
+        unpadded row of the tokens that follow it, and positions (captures, interventions, logits) index that
+        row, not the whole prompt."""
         capture = tuple(dict.fromkeys(capture))
-        self.check_request(batch, capture, capture_positions, interventions, logit_positions, stop_at_layer)
+        if after is not None and (batch.input_ids.shape[0] != 1 or not bool(batch.attention_mask.all())):
+            raise InterpAFError("forward(after=prefix) runs one unpadded row after the prefix; got "
+                                f"{batch.input_ids.shape[0]} rows")
+        self.check_request(batch, capture, capture_positions, interventions, logit_positions, stop_at_layer,
+                           extra_width=0 if after is None else after.length)
         batch = batch.to(self.device)
         with torch.set_grad_enabled(grad):
+            if after is not None:
+                return self._forward_after(after, batch, capture, capture_positions, tuple(interventions),
+                                           logit_positions, stop_at_layer, grad)
             return self._forward(batch, capture, capture_positions, tuple(interventions), logit_positions,
                                  stop_at_layer, grad)
+
+    def prefix(self, ids: Sequence[int]) -> Prefix | None:
+        """The keys/values of ``ids`` for ``forward(..., after=)``, or None where the backend cannot run after a
+        cached prefix (callers then run whole prompts)."""
+        return None
+
+    def _forward_after(self, after: Prefix, batch: Batch, capture: tuple[SiteKey, ...],
+                       capture_positions: Tensor | None, interventions: tuple[Intervention, ...],
+                       logit_positions: Tensor | None, stop_at_layer: int | None, grad: bool) -> ForwardOut:
+        raise InterpAFError(f"the {self.backend} backend cannot run after a cached prefix; run the whole prompt")
 
     def _forward(self, batch: Batch, capture: tuple[SiteKey, ...], capture_positions: Tensor | None,
                  interventions: tuple[Intervention, ...], logit_positions: Tensor | None,

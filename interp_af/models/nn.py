@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -24,7 +24,7 @@ from torch import Tensor
 from interp_af.errors import InterpAFError
 from interp_af.models.batch import Batch
 from interp_af.models.edits import apply_interventions, capture_and_route, logit_columns
-from interp_af.models.handle import BaseHandle, ForwardOut, position_ids
+from interp_af.models.handle import BaseHandle, ForwardOut, Prefix, position_ids
 from interp_af.models.interventions import Intervention
 from interp_af.models.sites import SiteKey
 from interp_af.models.sites_nn import SITE_ORDER, FamilyTable, family_table
@@ -107,16 +107,31 @@ def register_for_ndif() -> None:
         nnsight.register(importlib.import_module(name))
 
 
-def run_trace(lm: Any, batch: Batch, plan: TracePlan, *, remote: bool = False) -> dict:
+def hf_inputs(batch: Batch, logit_positions: Tensor | None, after: Any = None) -> dict:
+    """The ``transformers`` forward's keyword arguments for ``batch``; with ``after`` (a
+    :class:`~interp_af.models.handle.Prefix`), the row continues the cached prefix: positions start at its
+    length, the mask covers it, and the model gets a copy of its cache (HF appends to a cache in place)."""
+    import copy
+
+    # logits_to_keep: the unembedding runs only at the wanted positions ([B, T, vocab] would not fit for a
+    # 128k vocabulary and a few thousand tokens)
+    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask,
+              "position_ids": position_ids(batch), "logits_to_keep": logit_columns(batch, logit_positions)}
+    if after is not None:
+        ones = torch.ones(batch.input_ids.shape[0], after.length, dtype=batch.attention_mask.dtype,
+                          device=batch.attention_mask.device)
+        inputs.update(attention_mask=torch.cat([ones, batch.attention_mask], dim=1),
+                      position_ids=inputs["position_ids"] + after.length, past_key_values=copy.deepcopy(after.cache))
+    return inputs
+
+
+def run_trace(lm: Any, batch: Batch, plan: TracePlan, *, remote: bool = False, after: Any = None) -> dict:
     """Open one trace (``remote`` selects NDIF) and run :func:`trace_body` in it; returns the saved values."""
     import nnsight
 
     if remote:
         register_for_ndif()
-    # logits_to_keep: the unembedding runs only at the wanted positions ([B, T, vocab] would not fit for a
-    # 128k vocabulary and a few thousand tokens)
-    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask,
-              "position_ids": position_ids(batch), "logits_to_keep": logit_columns(batch, plan.logit_positions)}
+    inputs = hf_inputs(batch, plan.logit_positions, after)
     with lm.trace(**inputs, remote=remote) as tracer:
         # the dict itself is saved (marked before the body runs, which may stop early): NDIF sends saved
         # variables of this frame back by name, so its contents return with it
@@ -195,15 +210,33 @@ class NNHandle(BaseHandle):
     def _forward(self, batch: Batch, capture: tuple[SiteKey, ...], capture_positions: Tensor | None,
                  interventions: tuple[Intervention, ...], logit_positions: Tensor | None,
                  stop_at_layer: int | None, grad: bool) -> ForwardOut:
+        return self._run(batch, capture, capture_positions, interventions, logit_positions, stop_at_layer, grad)
+
+    def _run(self, batch: Batch, capture: tuple[SiteKey, ...], capture_positions: Tensor | None,
+             interventions: tuple[Intervention, ...], logit_positions: Tensor | None, stop_at_layer: int | None,
+             grad: bool, after: Any = None) -> ForwardOut:
         if not capture and not interventions and stop_at_layer is None and not self.remote:
             # nothing to read or edit inside the model: the plain transformers forward, without a trace (the
             # same call the trace would make; a trace costs ~3% more on a 135M model on CPU)
-            out = self.lm._module(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                  position_ids=position_ids(batch), logits_to_keep=logit_columns(batch, logit_positions))
-            return ForwardOut(logits=out.logits, acts={})
+            return ForwardOut(logits=self.lm._module(**hf_inputs(batch, logit_positions, after)).logits, acts={})
         needed = [k.layer + 1 for k in capture] + [iv.layer + 1 for iv in interventions]
         n_run = stop_at_layer if stop_at_layer is not None else max(needed, default=0)
         plan = TracePlan(self.table, self.n_heads, n_run, capture, capture_positions, interventions,
                          logit_positions, stop_at_layer is not None, grad)
-        saved = run_trace(self.lm, batch, plan, remote=self.remote)
+        saved = run_trace(self.lm, batch, plan, remote=self.remote, after=after)
         return ForwardOut(logits=saved.get("logits"), acts={k: saved[k] for k in capture})
+
+    # -- a cached prefix (both arms of a twin share everything before the cue) --------------------------------
+    @torch.no_grad()
+    def prefix(self, ids: Sequence[int]) -> Prefix | None:
+        if self.remote or not ids:
+            return None
+        out = self.lm._module(input_ids=torch.tensor([list(ids)], device=self.device), use_cache=True,
+                              logits_to_keep=1)
+        return Prefix(cache=out.past_key_values, length=len(ids), tokens=tuple(int(i) for i in ids))
+
+    def _forward_after(self, after: Prefix, batch: Batch, capture: tuple[SiteKey, ...],
+                       capture_positions: Tensor | None, interventions: tuple[Intervention, ...],
+                       logit_positions: Tensor | None, stop_at_layer: int | None, grad: bool) -> ForwardOut:
+        return self._run(batch, capture, capture_positions, interventions, logit_positions, stop_at_layer, grad,
+                         after=after)

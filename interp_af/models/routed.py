@@ -100,6 +100,15 @@ class RoutedHandle(BaseHandle):
         return self.fwd._forward(batch, capture, capture_positions, interventions, logit_positions, stop_at_layer,
                                  grad)
 
+    def prefix(self, ids: Sequence[int]) -> Any:
+        return self.fwd.prefix(ids)
+
+    def _forward_after(self, after: Any, batch: Batch, capture: tuple[SiteKey, ...], capture_positions: Tensor | None,
+                       interventions: tuple[Intervention, ...], logit_positions: Tensor | None,
+                       stop_at_layer: int | None, grad: bool) -> ForwardOut:
+        return self.fwd._forward_after(after, batch, capture, capture_positions, interventions, logit_positions,
+                                       stop_at_layer, grad)
+
     def _patch_fast(self, site: str, target: Sequence[int], source: Sequence[int], cells: Sequence[Any], dt: Any,
                     batch_size: int) -> Any:
         from interp_af.models.tl import needs_bridge

@@ -106,3 +106,21 @@ def test_nnsight_backend_gives_the_same_estimates(llama, tiny_models):
         b = attribute(nn, tws, sites=("resid_pre", "head_out"), method=method, steps=4, progress=False)
         for site in a:
             assert float((a[site].patched - b[site].patched).abs().max()) < 1e-4, (method, site)
+
+
+@pytest.mark.parametrize("backend", ["nnsight", "auto"])
+def test_atp_after_the_shared_prefix_equals_whole_prompts(backend, tiny_models):
+    """AtP runs the twins' shared prefix once (no gradients) and both passes on the suffix: same estimates as on
+    whole prompts, exactly 0 before the first difference, and fewer forward-equivalents."""
+    h = handle(tiny_models["llama"], backend)
+    tws = twins(h, 2)
+    sites = ("resid_pre", "head_out", "mlp_out")
+    cached = attribute(h, tws, sites=sites, progress=False)
+    whole = attribute(h, tws, sites=sites, progress=False, reuse_prefix=False)
+    for site in sites:
+        assert float((cached[site].patched - whole[site].patched).abs().max()) < 1e-6, site
+        assert float(cached[site].patched.abs().max()) > 0
+        assert cached[site].info["forward_rows"] < whole[site].info["forward_rows"] == 3.0 * len(tws)
+    f = tws[0].diff_positions[0]
+    first = cached["resid_pre"]
+    assert float((first.patched[0, :, 0, :f] - first.target[0]).abs().max()) == 0.0
