@@ -5,7 +5,9 @@ pass, (1) captures activations at canonical sites (``resid_pre``, ``resid_post``
 ``head_out``; see :mod:`interp_af.models.sites`) at chosen prompt positions, (2) applies a list of
 interventions (replace / add / project_out, per row, per head), (3) returns logits at chosen positions, or
 stops early after a layer. Positions are always *prompt coordinates* (index into the un-padded prompt), so
-callers never see the padding.
+callers never see the padding. Where the backend can (nnsight, ``auto``), ``handle.prefix(ids)`` computes a
+prompt prefix's keys/values once and ``forward(row, after=prefix)`` runs only the tokens after it (positions
+then index that row): both arms of a twin share everything before the cue, so attribution runs it once.
 
 Order inside one site: interventions are applied first, then the capture reads the (edited) activation
 that flows downstream. With ``grad=True`` the pass keeps its graph and captured tensors get ``.grad`` from
