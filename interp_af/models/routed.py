@@ -57,6 +57,7 @@ class RoutedHandle(BaseHandle):
         self._tl_args = dict(adapter=adapter, dtype=dtype, device=device, device_map=device_map,
                              trust_remote_code=trust_remote_code)
         self._tl: Any = None
+        self._no_fast = False     # set once TL's hooked route turned out not to cover this model
 
     @property
     def source(self) -> Any:  # type: ignore[override]
@@ -113,8 +114,11 @@ class RoutedHandle(BaseHandle):
                     batch_size: int) -> Any:
         from interp_af.models.tl import needs_bridge
 
-        if needs_bridge(self.model_type, self._tl_args["device_map"]):
+        if self._no_fast or needs_bridge(self.model_type, self._tl_args["device_map"]):
             return None   # the Bridge has no fast path: the generic path, on nnsight, without a second copy
+        if self.tl.route != "hooked":   # TL's hooked loaders refused this architecture: drop the Bridge built instead
+            self._tl, self._no_fast = None, True
+            return None
         return self.tl._patch_fast(site, target, source, cells, dt, batch_size)
 
 

@@ -101,3 +101,25 @@ def test_remote_auto_is_nnsight_and_configs_agree():
 
     with pytest.raises(InterpAFError, match="NDIF"):
         load_model("meta-llama/Llama-3.1-405B-Instruct", remote=True)
+
+
+def test_model_tl_hooked_refuses_takes_generic_patching_and_keeps_one_copy(tmp_path, handles):
+    """A Llama with a custom head_dim (TL's hooked loader ignores it, so it is refused): the patch grid runs the
+    generic path on nnsight and the TransformerLens model tried for it is not kept."""
+    import transformers as tf
+
+    from interp_af.testing.tiny import model_config, train_tokenizer
+
+    tok = train_tokenizer("llama3")
+    cfg = model_config("llama", len(tok), head_dim=32, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                       pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    path = tmp_path / "odd-head-dim"
+    tf.AutoModelForCausalLM.from_config(cfg, dtype=torch.float32).eval().save_pretrained(path)
+    tok.save_pretrained(path)
+    auto = load_model(path)
+    tws = twins(auto, 1)
+    got = patch_twins(auto, tws, site="resid_pre", progress=False)
+    want = patch_twins(auto, tws, site="resid_pre", fast=False, progress=False)
+    assert got.info["path"] == "generic" and not auto.tl_built
+    assert float((got.patched - want.patched).abs().max()) == 0.0
