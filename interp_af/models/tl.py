@@ -121,7 +121,7 @@ def tl_from_hf(path: Path | None, hf: Any, tokenizer: Any, *, name: str, model_t
 
     if path is None:
         raise InterpAFError(f"{name!r} has no local folder to build its TransformerLens model from; load it with "
-                            "backend='tl' for patching and gradients")
+                            "backend='tl' for TransformerLens's patching fast path")
 
     def reload() -> Any:
         return load_hf_model(path, dtype=dtype, device=device, device_map=device_map,

@@ -25,8 +25,8 @@ class ModelConfig:
 
     path: str = option("", "A target name (see `interp-af targets`), a local Hugging Face folder or a Hub id; "
                            "'' = the default target.")
-    backend: str = option("auto", "auto (nnsight for forward passes, TransformerLens for patching and gradients), "
-                                  "tl (TransformerLens) or nnsight.", choices=BACKENDS)
+    backend: str = option("auto", "auto (nnsight for forward passes and gradients, TransformerLens's fast path for "
+                                  "exact patch grids), tl (TransformerLens) or nnsight.", choices=BACKENDS)
     adapter: str = option("", "A PEFT (LoRA) adapter folder or Hub id, merged into the weights; '' = none.")
     dtype: str = option("float32", "Model dtype.", choices=DTYPES)
     device: str = option("cpu", "cpu, cuda, cuda:1, ... (with device_map: where the inputs go).")
