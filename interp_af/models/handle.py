@@ -14,8 +14,9 @@ that flows downstream. With ``grad=True`` the pass keeps its graph and captured 
 a later ``backward()``; weights are frozen, so gradients only flow to activations.
 
 :func:`load_model` resolves a local folder or Hub id, applies an optional PEFT adapter, and returns the
-backend's handle: ``"auto"`` (the default: nnsight for forward passes, TransformerLens for patching and
-gradients, over the same weights; :mod:`interp_af.models.routed`), ``"tl"`` (TransformerLens: ``HookedTransformer`` with folding off where TL supports the
+backend's handle: ``"auto"`` (the default: nnsight for forward passes and gradients, TransformerLens's fast
+path for exact patch grids, over the same weights; :mod:`interp_af.models.routed`), ``"tl"`` (TransformerLens:
+``HookedTransformer`` with folding off where TL supports the
 architecture, ``TransformerBridge`` elsewhere) or ``"nnsight"`` (local trace, or the same trace on NDIF with
 ``remote=True``). Both give plain Hugging Face numerics. ``model`` may also be a ``.gguf`` file or a packaged
 model's name (``smollm2-135m-instruct``, ``gemma-3-270m``); such handles carry ``source`` (the GGUF's sha256)
@@ -270,8 +271,8 @@ def load_model(model: str | Path, *, backend: str = "auto", adapter: str | Path 
                device: str = "cpu", device_map: str | None = None, remote: bool = False,
                trust_remote_code: bool = False, tl_route: str = "auto") -> BaseHandle:
     """Load ``model`` (local folder, Hub id, ``.gguf`` file or packaged model name) with ``backend``
-    ("auto" | "tl" | "nnsight"; "auto", the default, runs forward passes through nnsight and patching and
-    gradients through TransformerLens, over the same weights: :mod:`interp_af.models.routed`).
+    ("auto" | "tl" | "nnsight"; "auto", the default, runs forward passes and gradients through nnsight and exact
+    patch grids through TransformerLens's fast path, over the same weights: :mod:`interp_af.models.routed`).
 
     ``adapter``: a PEFT adapter folder, merged into the weights. ``device_map`` (e.g. "auto") is passed to
     transformers/accelerate for several GPUs. ``remote=True`` (nnsight only) runs traces on NDIF.
