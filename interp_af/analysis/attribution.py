@@ -109,18 +109,16 @@ def attribute(model: Any, twins: Sequence[Twin], *, sites: Sequence[str] = ("res
         if pre is not None:
             deltas, ld_t, source_ld[q] = _atp_after(h, t_ids, s_ids, pre, keys, dt)
             n_rows += (f + 3.0 * (len(t_ids) - f)) / len(t_ids)
-        elif method == "atp":
-            with torch.no_grad():
-                src = h.forward(h.collate([s_ids]), capture=keys)
-            source_ld[q] = float(logit_diff(src.logits, dt)[0])
-            deltas, ld_t = _atp_one(h, t_ids, src, keys, dt)
-            n_rows += 3.0
         else:
             with torch.no_grad():
                 src = h.forward(h.collate([s_ids]), capture=keys)
             source_ld[q] = float(logit_diff(src.logits, dt)[0])
-            deltas, ld_t, rows = _ig_one(h, t_ids, src, keys, dt, steps, f)
-            n_rows += 1.0 + 3.0 * rows  # source pass + (forward + backward ~ 2 forwards) on the IG rows
+            if method == "atp":
+                deltas, ld_t = _atp_one(h, t_ids, src, keys, dt)
+                n_rows += 3.0
+            else:
+                deltas, ld_t, rows = _ig_one(h, t_ids, src, keys, dt, steps, f)
+                n_rows += 1.0 + 3.0 * rows  # source pass + (forward + backward ~ 2 forwards) on the IG rows
         target_ld[q] = ld_t
         for key, d_T in deltas.items():  # [T] or [T, H]
             site = key.site
@@ -175,6 +173,7 @@ def _atp_after(h: Any, t_ids: list[int], s_ids: list[int], pre: Any, keys: list[
 def _atp_one(h: Any, t_ids: list[int], src: Any, keys: list[SiteKey], dt: Any,
              after: Any = None) -> tuple[dict, float]:
     """One target pass with gradients + one backward: ``(s - t) . grad`` per position (and head)."""
+    # ``after`` only when set: a user's own handle (the ModelHandle protocol) need not accept it
     out = h.forward(h.collate([t_ids]), capture=keys, grad=True, **({} if after is None else {"after": after}))
     ld = logit_diff(out.logits, dt)
     ld.sum().backward()
